@@ -1,0 +1,41 @@
+"""Backend clients (no Textual here). Import the concrete modules directly; they load SDKs lazily."""
+
+from tui.backends.base import (
+    Backend,
+    BackendError,
+    BackendResponseError,
+    BackendUnavailable,
+    Capability,
+    ChatChunk,
+    ChatMessage,
+    ChatOptions,
+    ChatStats,
+    CreateRequest,
+    InvalidInput,
+    ModelDetails,
+    ModelInfo,
+    ModelNotFound,
+    Progress,
+    RunningModel,
+    Unsupported,
+)
+
+__all__ = [
+    "Backend",
+    "BackendError",
+    "BackendResponseError",
+    "BackendUnavailable",
+    "Capability",
+    "ChatChunk",
+    "ChatMessage",
+    "ChatOptions",
+    "ChatStats",
+    "CreateRequest",
+    "InvalidInput",
+    "ModelDetails",
+    "ModelInfo",
+    "ModelNotFound",
+    "Progress",
+    "RunningModel",
+    "Unsupported",
+]

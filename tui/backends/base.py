@@ -1,0 +1,264 @@
+"""The backend protocol: typed results, capabilities and one error hierarchy.
+
+Nothing here imports Textual or any backend SDK; every backend module builds on these types and the
+controller and screens only ever see them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class Capability(enum.StrEnum):
+    """What a backend can do; the UI shows actions from these, never from type checks."""
+
+    LIST = "list"
+    SHOW = "show"
+    PULL = "pull"
+    DELETE = "delete"
+    COPY = "copy"
+    CREATE = "create"
+    CHAT = "chat"
+    EMBED = "embed"
+    PS = "ps"
+    UNLOAD = "unload"
+    IMPORT = "import"
+
+
+# --------------------------------------------------------------------------------------------- errors
+
+
+class BackendError(Exception):
+    """Base of every error a backend raises. ``str(err)`` is a sentence a person understands."""
+
+    def __init__(self, message: str, *, backend: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.backend = backend
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class BackendUnavailable(BackendError):
+    """The backend cannot be reached (connection refused, timeout, DNS, process gone)."""
+
+
+class ModelNotFound(BackendError):
+    """The named model is not known to the backend."""
+
+
+class BackendResponseError(BackendError):
+    """The backend answered with an error or with something that is not its protocol."""
+
+    def __init__(self, message: str, *, backend: str = "", status: int | None = None) -> None:
+        super().__init__(message, backend=backend)
+        self.status = status
+
+
+class Unsupported(BackendError):
+    """The backend lacks the capability asked for."""
+
+
+class InvalidInput(BackendError):
+    """The caller's input (a path, a name, a digest) is wrong; nothing was sent or changed."""
+
+
+# --------------------------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """One installed model as a backend lists it."""
+
+    name: str
+    backend: str
+    family: str = ""
+    parameter_size: str = ""
+    quantization: str = ""
+    size: int = 0
+    """Bytes on disk (0 when the backend does not say)."""
+    modified: datetime | None = None
+    digest: str = ""
+    format: str = ""
+    path: str | None = None
+    """Folder or file on this machine, for in-process backends."""
+    context_length: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDetails:
+    """What ``show`` returns: everything the details pane and the editors need."""
+
+    info: ModelInfo
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    template: str = ""
+    system: str = ""
+    license: str = ""
+    modelfile: str = ""
+    capabilities: tuple[str, ...] = ()
+    context_length: int | None = None
+    model_info: Mapping[str, Any] = field(default_factory=dict)
+    """Architecture keys (GGUF names for Ollama, genai_config for ONNX)."""
+    files: tuple[tuple[str, int], ...] = ()
+    """(relative path, size) of the model's files, for in-process backends."""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: str
+    content: str
+    thinking: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChatOptions:
+    """Per-session generation settings; ``None`` leaves the backend's default."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    num_ctx: int | None = None
+    seed: int | None = None
+    max_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatStats:
+    """Final figures of one reply, from the backend's own counts where it gives them."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    prompt_eval_duration_ns: int | None = None
+    eval_duration_ns: int | None = None
+    total_duration_ns: int | None = None
+    load_duration_ns: int | None = None
+    done_reason: str = ""
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        if self.completion_tokens and self.eval_duration_ns:
+            return self.completion_tokens / (self.eval_duration_ns / 1e9)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatChunk:
+    """One piece of a streamed reply. The last chunk has ``done`` set and carries ``stats``."""
+
+    content: str = ""
+    thinking: str = ""
+    done: bool = False
+    stats: ChatStats | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """One step of a long operation (pull, create, import)."""
+
+    status: str
+    completed: int | None = None
+    total: int | None = None
+    digest: str = ""
+
+    @property
+    def fraction(self) -> float | None:
+        if self.total:
+            return min(1.0, (self.completed or 0) / self.total)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RunningModel:
+    """A model loaded in a backend's memory."""
+
+    name: str
+    backend: str
+    size: int = 0
+    size_vram: int = 0
+    expires_at: datetime | None = None
+    context_length: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRequest:
+    """Fields of an Ollama-style create (from a parsed Modelfile)."""
+
+    model: str
+    from_: str | None = None
+    files: Mapping[str, str] | None = None
+    adapters: Mapping[str, str] | None = None
+    template: str | None = None
+    system: str | None = None
+    license: str | Sequence[str] | None = None
+    parameters: Mapping[str, Any] | None = None
+    messages: Sequence[ChatMessage] | None = None
+    quantize: str | None = None
+
+
+# --------------------------------------------------------------------------------------------- protocol
+
+
+class Backend:
+    """Base class of every backend client.
+
+    Subclasses set ``kind`` and ``capabilities`` and override what they support; the rest raises
+    :class:`Unsupported` with a readable message. All methods are async and never block the loop:
+    blocking SDKs run in threads inside the backend.
+    """
+
+    kind: str = "backend"
+    capabilities: frozenset[Capability] = frozenset()
+
+    def __init__(self, backend_id: str, location: str) -> None:
+        self.id = backend_id
+        """Unique name shown to the user, e.g. ``ollama`` or ``openai:llama.cpp``."""
+        self.location = location
+        """URL or folder(s) the backend talks to, for the backends panel."""
+
+    def supports(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+    def _unsupported(self, what: str) -> Unsupported:
+        return Unsupported(f"{self.id} cannot {what}", backend=self.id)
+
+    async def probe(self) -> str:
+        """Check the backend is reachable; return a short description (version). Raises BackendError."""
+        raise self._unsupported("be probed")
+
+    async def list_models(self) -> list[ModelInfo]:
+        raise self._unsupported("list models")
+
+    async def show(self, name: str) -> ModelDetails:
+        raise self._unsupported("show a model")
+
+    def chat(
+        self, model: str, messages: Sequence[ChatMessage], options: ChatOptions | None = None
+    ) -> AsyncIterator[ChatChunk]:
+        """Stream a reply. Closing the iterator (or cancelling the task) really stops generation."""
+        raise self._unsupported("chat")
+
+    async def ps(self) -> list[RunningModel]:
+        raise self._unsupported("list loaded models")
+
+    def pull(self, name: str) -> AsyncIterator[Progress]:
+        raise self._unsupported("pull models")
+
+    async def delete(self, name: str) -> None:
+        raise self._unsupported("delete models")
+
+    async def copy(self, source: str, destination: str) -> None:
+        raise self._unsupported("copy models")
+
+    def create(self, request: CreateRequest) -> AsyncIterator[Progress]:
+        raise self._unsupported("create models")
+
+    async def unload(self, name: str) -> None:
+        raise self._unsupported("unload models")
+
+    async def aclose(self) -> None:
+        """Release connections and threads."""

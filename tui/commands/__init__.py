@@ -1,0 +1,1 @@
+"""Headless subcommands of the `slmdeck` CLI; each module has register() and run()."""
