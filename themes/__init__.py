@@ -1,0 +1,1 @@
+"""Theme files shipped with slmdeck (installed as the package tui.themes)."""

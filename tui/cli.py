@@ -1,0 +1,209 @@
+"""The ``slmdeck`` entry point: the app, and headless subcommands for scripts.
+
+Imports stay lazy: ``slmdeck --version`` or ``slmdeck models`` never import Textual, and the app
+path never imports backend SDKs before the first paint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from tui import __version__
+
+# Headless subcommand modules (tui.commands.<name>), each with register(subparsers).
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # unreachable, keeps mypy happy
+
+
+def _json_default(value: object) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+async def _discover() -> tuple[Any, Any]:
+    from tui.config import load_config
+    from tui.controller import Controller
+
+    config = load_config()
+    controller = Controller.from_config(config)
+    controller.retry_interval = 0
+    try:
+        await controller.discover()
+    finally:
+        await controller.aclose()
+    return config, controller
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """List installed models across every backend."""
+    from tui.core.sanitize import sanitize
+
+    config, controller = asyncio.run(_discover())
+    models = controller.all_models()
+    if args.json:
+        out = {
+            "models": [asdict(m) for m in models],
+            "backends": [
+                {
+                    "id": s.id,
+                    "kind": s.kind,
+                    "location": s.location,
+                    "status": s.status.value,
+                    "detail": s.detail,
+                    "model_count": s.model_count,
+                }
+                for s in controller.states.values()
+            ],
+        }
+        json.dump(out, sys.stdout, indent=2, default=_json_default)
+        sys.stdout.write("\n")
+        return 0
+    for problem in config.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    for state in controller.states.values():
+        if state.status.value != "up":
+            print(f"{state.id}: down: {sanitize(state.detail)}", file=sys.stderr)
+    if not models:
+        print("No models found.")
+        return 0
+    rows = [("NAME", "BACKEND", "FAMILY", "PARAMS", "QUANT", "SIZE", "MODIFIED")]
+    for m in models:
+        rows.append(
+            (
+                sanitize(m.name),
+                m.backend,
+                sanitize(m.family),
+                sanitize(m.parameter_size),
+                sanitize(m.quantization),
+                _human_size(m.size) if m.size else "-",
+                m.modified.strftime("%Y-%m-%d %H:%M") if m.modified else "-",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Say what slmdeck found, and why not where it found nothing."""
+    import platform
+    from importlib import metadata
+
+    from tui.config import config_path, data_dir
+    from tui.core.sanitize import sanitize
+
+    config, controller = asyncio.run(_discover())
+    print(f"slmdeck {__version__} on Python {platform.python_version()} ({sys.platform})")
+    cfg = config_path()
+    print(f"config: {cfg} ({'read' if config.source else 'not present, defaults used'})")
+    for problem in config.problems:
+        print(f"  problem: {problem}")
+    print(f"data:   {data_dir()}")
+    for dist in ("textual", "ollama", "onnxruntime-genai", "httpx", "psutil", "nvidia-ml-py"):
+        try:
+            version = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            version = "not installed"
+        print(f"  {dist}: {version}")
+    print("model dirs:")
+    if not config.model_dirs:
+        print("  none configured (set [onnx] model_dirs or SLMDECK_MODEL_DIRS)")
+    for path in config.model_dirs:
+        print(f"  {path}: {'ok' if path.is_dir() else 'missing'}")
+    if config.foundry_cache:
+        print(f"  Foundry Local cache: {config.foundry_cache}")
+    print("backends:")
+    up = 0
+    for s in controller.states.values():
+        up += s.status.value == "up"
+        models = f", {s.model_count} models" if s.status.value == "up" else ""
+        print(f"  {s.id} [{s.kind}] {s.location}: {s.status.value}{models}")
+        print(f"    {sanitize(s.detail)}")
+    return 0 if up else 1
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Open the app."""
+    from tui.app import make_app
+
+    options = {k: v for k, v in (("model", args.model), ("backend", args.backend)) if v}
+    try:
+        app = make_app(start_screen=args.screen, screen_options=options)
+    except ValueError as exc:
+        print(f"slmdeck: {exc}", file=sys.stderr)
+        return 2
+    app.run()
+    return app.return_code or 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="slmdeck",
+        description="Run and manage small language models across Ollama, ONNX Runtime GenAI "
+        "and OpenAI-compatible servers.",
+    )
+    parser.add_argument("--version", action="version", version=f"slmdeck {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    ui = sub.add_parser("ui", help="open the app (the default)")
+    ui.add_argument("--screen", default="backends", help="screen to open at")
+    ui.add_argument("--model", help="model to select (chat, variants, editor)")
+    ui.add_argument("--backend", help="backend of --model")
+    ui.set_defaults(func=cmd_ui)
+
+    models = sub.add_parser("models", help="list installed models across backends")
+    models.add_argument("--json", action="store_true", help="machine-readable output")
+    models.set_defaults(func=cmd_models)
+
+    doctor = sub.add_parser("doctor", help="show what slmdeck found, and why not")
+    doctor.set_defaults(func=cmd_doctor)
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"tui.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if (
+        not args_list
+        or args_list[0].startswith("--")
+        and args_list[0]
+        not in (
+            "--version",
+            "--help",
+        )
+    ):
+        args_list = ["ui", *args_list]
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    if getattr(args, "func", None) is None:
+        args = parser.parse_args(["ui"])
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""The Backends screen: every backend slmdeck knows, its URL or path, up/down, models and why."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.widgets import DataTable, Footer, Header, Static
+
+from tui.controller import BackendChanged, BackendState, BackendStatus
+from tui.core.sanitize import sanitize
+from tui.messages import ControllerEvent
+from tui.screens.base import DeckScreen
+
+_STATUS_LOOK = {
+    BackendStatus.UP: ("● up", "bold green"),
+    BackendStatus.DOWN: ("● down", "bold red"),
+    BackendStatus.PROBING: ("◌ probing", "yellow"),
+}
+
+
+def status_text(state: BackendState) -> Text:
+    label, style = _STATUS_LOOK[state.status]
+    return Text(label, style=style)
+
+
+class BackendsScreen(DeckScreen):
+    """Lists backends with their state; ``r`` probes them all again."""
+
+    CSS_PATH = "backends.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "r", "refresh", "Re-probe", id="backends.refresh", tooltip="Probe every backend now"
+        ),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="backends-body"):
+            yield Static("Backends", classes="section-title")
+            yield DataTable(id="backends-table", cursor_type="row", zebra_stripes=True)
+            yield Static(id="backend-detail", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#backends-table", DataTable)
+        table.add_column("Backend", key="id")
+        table.add_column("Status", key="status", width=10)
+        table.add_column("Models", key="models", width=6)
+        table.add_column("Location", key="location")
+        table.add_column("Detail", key="detail")
+        self.reload()
+
+    def reload(self) -> None:
+        """Rebuild the table from the controller's current states."""
+        controller = self.deck.controller
+        for state in controller.states.values():
+            self._show(state)
+        self._update_detail()
+
+    def _show(self, state: BackendState) -> None:
+        table = self.query_one("#backends-table", DataTable)
+        cells = (
+            Text(state.id, style="bold"),
+            status_text(state),
+            Text(str(state.model_count) if state.status is BackendStatus.UP else "–"),
+            Text(sanitize(state.location), overflow="ellipsis", no_wrap=True),
+            Text(sanitize(state.detail), overflow="ellipsis", no_wrap=True),
+        )
+        if state.id in table.rows:
+            for column, cell in zip(
+                ("id", "status", "models", "location", "detail"), cells, strict=True
+            ):
+                table.update_cell(state.id, column, cell)
+        else:
+            table.add_row(*cells, key=state.id)
+
+    def _update_detail(self) -> None:
+        table = self.query_one("#backends-table", DataTable)
+        controller = self.deck.controller
+        detail = self.query_one("#backend-detail", Static)
+        if table.row_count == 0:
+            return
+        row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        state = controller.states.get(str(row_key.value))
+        if state is None:
+            return
+        text = Text()
+        text.append(f"{state.id}", style="bold")
+        text.append(f"  ({state.kind})\n")
+        text.append(f"{sanitize(state.location)}\n")
+        text.append(sanitize(state.detail) or state.status.value)
+        if state.capabilities:
+            caps = ", ".join(sorted(c.value for c in state.capabilities))
+            text.append(f"\ncan: {caps}", style="dim")
+        detail.update(text)
+
+    @on(DataTable.RowHighlighted, "#backends-table")
+    def _highlighted(self) -> None:
+        self._update_detail()
+
+    @on(ControllerEvent)
+    def _controller_event(self, message: ControllerEvent) -> None:
+        if isinstance(message.event, BackendChanged):
+            self._show(message.event.state)
+            self._update_detail()
+
+    def action_refresh(self) -> None:
+        controller = self.deck.controller
+        self.notify("Probing backends…", timeout=2)
+        self.run_worker(controller.refresh_all(), group="probe", exclusive=True)
