@@ -184,14 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if (
-        not args_list
-        or args_list[0].startswith("--")
-        and args_list[0]
-        not in (
-            "--version",
-            "--help",
-        )
+    # `slmdeck` alone, or with ui options only (e.g. `slmdeck --screen chat`), opens the app.
+    if not args_list or (
+        args_list[0].startswith("-") and args_list[0] not in ("--version", "--help", "-h")
     ):
         args_list = ["ui", *args_list]
     parser = build_parser()
