@@ -1,0 +1,181 @@
+"""``slmdeck top``: CPU, memory, disk, GPU and backend processes, as text or JSON, without the UI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tui.monitor.fmt import NA, format_bytes, format_number, format_percent, format_rate
+from tui.monitor.monitor import DEFAULT_INTERVAL, Monitor
+from tui.monitor.sample import Sample
+
+_WARMUP = 0.5
+"""Seconds between the two readings of ``--once``: CPU percentages and rates need an interval."""
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``top`` subcommand to the CLI's subparsers."""
+    parser = subparsers.add_parser(
+        "top",
+        help="show CPU, memory, GPU and backend processes",
+        description=(
+            "Show this machine's CPU, memory, disk, GPU and model-server processes, refreshed "
+            "every interval until Ctrl+C (or once with --once)."
+        ),
+    )
+    parser.add_argument("--once", action="store_true", help="print one reading and exit")
+    parser.add_argument(
+        "--json", action="store_true", help="print JSON (one object per line when repeating)"
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds between readings (default: monitor_interval from the config, else 1.0)",
+    )
+    parser.set_defaults(func=run)
+
+
+def _settings() -> tuple[float, list[Path]]:
+    """Interval and model-store paths from the config; defaults when it cannot be read."""
+    interval = DEFAULT_INTERVAL
+    paths: list[Path] = []
+    try:
+        from tui.config import load_config
+
+        cfg = load_config()
+        interval = float(cfg.monitor_interval)
+        paths.extend(cfg.model_dirs)
+        if cfg.foundry_cache is not None:
+            paths.append(cfg.foundry_cache)
+    except Exception:
+        # top is a diagnostic: a broken config must not stop it from showing the machine.
+        pass
+    ollama_models = os.environ.get("OLLAMA_MODELS")
+    paths.append(Path(ollama_models) if ollama_models else Path.home() / ".ollama" / "models")
+    return interval, paths
+
+
+def _disk_paths(paths: list[Path]) -> list[Path]:
+    """One path per file system (several model dirs on one disk would repeat the same figures)."""
+    seen: set[int] = set()
+    out: list[Path] = []
+    for path in paths:
+        where = path.expanduser()
+        while not where.exists() and where != where.parent:
+            where = where.parent
+        try:
+            dev = where.stat().st_dev
+        except OSError:
+            continue
+        if dev not in seen:
+            seen.add(dev)
+            out.append(path)
+    return out
+
+
+def format_text(sample: Sample) -> str:
+    """A compact table of one sample, as ``slmdeck top`` prints it."""
+    when = datetime.fromtimestamp(sample.time).strftime("%Y-%m-%d %H:%M:%S")
+    lines = [f"slmdeck top · {when} · over {sample.interval:.1f} s"]
+    load = " ".join(f"{v:.2f}" for v in sample.load_avg) if sample.load_avg else NA
+    cores = " ".join(f"{v:3.0f}" for v in sample.cpu_per_core)
+    lines.append(f"CPU   {format_percent(sample.cpu_percent):>8}   load {load}   cores {cores}")
+    lines.append(
+        f"RAM   {format_percent(sample.ram_percent):>8}   "
+        f"{format_bytes(sample.ram_total - sample.ram_available)} in use of "
+        f"{format_bytes(sample.ram_total)}, {format_bytes(sample.ram_available)} available"
+    )
+    swap = (
+        f"{format_bytes(sample.swap_used)} of {format_bytes(sample.swap_total)}"
+        if sample.swap_total
+        else "none"
+    )
+    lines.append(f"Swap  {format_percent(sample.swap_percent):>8}   {swap}")
+    lines.append(
+        f"Net   rx {format_rate(sample.net_rx_rate)}   tx {format_rate(sample.net_tx_rate)}"
+    )
+    for d in sample.disks:
+        lines.append(
+            f"Disk  {format_percent(d.percent):>8}   {format_bytes(d.free)} free of "
+            f"{format_bytes(d.total)}   {d.path}"
+        )
+    if not sample.gpus:
+        lines.append(f"GPU   {sample.gpu_status or 'no GPU'}")
+    for g in sample.gpus:
+        vram = (
+            f"{format_bytes(g.memory_used)} of {format_bytes(g.memory_total)}"
+            if g.memory_total is not None
+            else NA
+        )
+        power = format_number(g.power_w, "W")
+        if g.power_limit_w is not None and g.power_w is not None:
+            power += f" of {g.power_limit_w:.0f} W"
+        lines.append(
+            f"GPU{g.index}  {format_percent(g.util_percent, 0):>8}   VRAM {vram}   "
+            f"{format_number(g.temperature_c, '°C')}   {power}   {g.name}"
+        )
+    for m in sample.loaded_models:
+        lines.append(
+            f"Model {m.name} ({m.backend})  {format_bytes(m.size)}"
+            + (f", {format_bytes(m.size_vram)} in VRAM" if m.size_vram else "")
+        )
+    lines.append(f"{'PID':>8}  {'PROCESS':<16}{'CPU':>9}{'RSS':>12}")
+    for p in sample.processes:
+        cpu = format_percent(p.cpu_percent) if p.cpu_percent is not None else "…"
+        lines.append(f"{p.pid:>8}  {p.label:<16}{cpu:>9}{format_bytes(p.rss):>12}")
+    return "\n".join(lines)
+
+
+def _emit(sample: Sample, as_json: bool, clear: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(sample.to_dict(), separators=(",", ":")) + "\n")
+    else:
+        # On a terminal, redraw in place like top; piped output gets blocks separated by a line.
+        sys.stdout.write(("\x1b[H\x1b[2J" if clear else "") + format_text(sample) + "\n\n")
+    sys.stdout.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``slmdeck top``; returns the exit status (0, or 2 for a bad ``--interval``)."""
+    configured, paths = _settings()
+    interval = args.interval if args.interval is not None else configured
+    if not (math.isfinite(interval) and interval > 0):
+        print(
+            f"slmdeck top: --interval must be a positive number of seconds, not {interval}",
+            file=sys.stderr,
+        )
+        return 2
+    monitor = Monitor(interval=interval, disk_paths=_disk_paths(paths))
+    clear = not args.json and sys.stdout.isatty()
+    try:
+        monitor.sample()
+        if args.once:
+            # The second reading covers a real interval (processes get a CPU figure too).
+            time.sleep(_WARMUP)
+            _emit(monitor.sample(), args.json, clear=False)
+            return 0
+        # First screen after a short warm-up, not a whole (possibly long) interval.
+        deadline = time.monotonic() + min(interval, _WARMUP)
+        while True:
+            time.sleep(max(0.0, deadline - time.monotonic()))
+            _emit(monitor.sample(), args.json, clear)
+            deadline += interval
+    except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:
+        # `slmdeck top --json | head -1`: the reader left; stop quietly, without Python's
+        # "Exception ignored" note when stdout is flushed at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    finally:
+        monitor.close()
