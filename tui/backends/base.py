@@ -7,6 +7,7 @@ controller and screens only ever see them.
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -259,6 +260,19 @@ class Backend:
 
     async def unload(self, name: str) -> None:
         raise self._unsupported("unload models")
+
+    async def embed(self, model: str, inputs: Sequence[str]) -> list[list[float]]:
+        raise self._unsupported("embed text")
+
+    def import_gguf(
+        self,
+        path: str | os.PathLike[str],
+        name: str,
+        *,
+        modelfile_extra: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[Progress]:
+        """Import a local GGUF file as model ``name`` (air-gapped: no registry involved)."""
+        raise self._unsupported("import GGUF files")
 
     async def aclose(self) -> None:
         """Release connections and threads."""

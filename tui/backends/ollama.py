@@ -1,0 +1,649 @@
+"""The Ollama backend: ``ollama.AsyncClient`` for the API, raw ``httpx`` for blobs and full ``show``.
+
+``ollama`` (~200 ms) and ``httpx`` are imported on first use, never at module import, so the app's first
+paint does not wait for them. Every exception from either library is turned into a
+:class:`~tui.backends.base.BackendError` in one place, :meth:`OllamaBackend._translate`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import hashlib
+import ipaddress
+import json
+import os
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tui.backends.base import (
+    Backend,
+    BackendError,
+    BackendResponseError,
+    BackendUnavailable,
+    Capability,
+    ChatChunk,
+    ChatMessage,
+    ChatOptions,
+    ChatStats,
+    CreateRequest,
+    InvalidInput,
+    ModelDetails,
+    ModelInfo,
+    ModelNotFound,
+    Progress,
+    RunningModel,
+)
+
+if TYPE_CHECKING:
+    import httpx
+    import ollama
+
+DEFAULT_HOST = "http://127.0.0.1:11434"
+_DEFAULT_PORT = 11434
+_HASH_BLOCK = 8 << 20
+_UPLOAD_BLOCK = 1 << 20
+
+
+def parse_host(value: str | None) -> str:
+    """Turn an ``OLLAMA_HOST`` value into a base URL, following ollama-python's rules.
+
+    Empty -> ``http://127.0.0.1:11434``; a bare host gets port 11434 (``1.2.3.4`` ->
+    ``http://1.2.3.4:11434``); ``:56789`` -> ``http://127.0.0.1:56789``; ``http://x`` gets port 80 and
+    ``https://x`` 443; a path is kept without its trailing slash; IPv6 addresses go in brackets.
+
+    Args:
+        value: The setting as written, or None.
+
+    Returns:
+        ``scheme://host:port[/path]``.
+
+    Raises:
+        InvalidInput: The port is not a number from 1 to 65535.
+    """
+    text = (value or "").strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest, port = "http", text, _DEFAULT_PORT
+    else:
+        scheme = scheme.lower()
+        port = {"http": 80, "https": 443}.get(scheme, _DEFAULT_PORT)
+    hostport, _, path = rest.partition("/")
+    host = hostport
+    port_text = ""
+    if hostport.startswith("["):
+        inner, _, after = hostport[1:].partition("]")
+        host = inner
+        port_text = after.removeprefix(":")
+    elif hostport.count(":") == 1:
+        host, _, port_text = hostport.partition(":")
+    if port_text:
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise InvalidInput(f"Ollama host {value!r} has an invalid port {port_text!r}")
+        port = int(port_text)
+    host = host or "127.0.0.1"
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).version == 6:
+            host = f"[{host}]"
+    url = f"{scheme}://{host}:{port}"
+    path = path.strip("/")
+    return f"{url}/{path}" if path else url
+
+
+def parse_parameters(text: str) -> dict[str, Any]:
+    """Parse /api/show's ``parameters`` text (``name<spaces>%#v`` per line) into a dict.
+
+    Values are decoded as JSON where they are (numbers, booleans, quoted strings); a name that
+    repeats, like ``stop``, accumulates into a list, and ``stop`` is always a list.
+    """
+    out: dict[str, Any] = {}
+    for line in text.splitlines():
+        name, _, raw = line.strip().partition(" ")
+        if not name:
+            continue
+        raw = raw.strip()
+        value: Any
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        if name in out:
+            prev = out[name]
+            out[name] = [*prev, value] if isinstance(prev, list) else [prev, value]
+        else:
+            out[name] = [value] if name == "stop" else value
+    return out
+
+
+def _options(options: ChatOptions | None) -> dict[str, Any] | None:
+    if options is None:
+        return None
+    out: dict[str, Any] = {
+        "temperature": options.temperature,
+        "top_p": options.top_p,
+        "num_ctx": options.num_ctx,
+        "seed": options.seed,
+        "num_predict": options.max_tokens,
+    }
+    return {k: v for k, v in out.items() if v is not None} or None
+
+
+class OllamaBackend(Backend):
+    """Talks to one Ollama server over its REST API."""
+
+    kind = "ollama"
+    capabilities = frozenset(
+        {
+            Capability.LIST,
+            Capability.SHOW,
+            Capability.PULL,
+            Capability.DELETE,
+            Capability.COPY,
+            Capability.CREATE,
+            Capability.CHAT,
+            Capability.PS,
+            Capability.UNLOAD,
+            Capability.IMPORT,
+            Capability.EMBED,
+        }
+    )
+
+    def __init__(
+        self,
+        host: str | None = None,
+        *,
+        backend_id: str = "ollama",
+        timeout: float = 30.0,
+        connect_timeout: float = 5.0,
+        stream_timeout: float = 600.0,
+    ) -> None:
+        """Create a client; nothing is connected or imported until the first call.
+
+        Args:
+            host: URL or ``OLLAMA_HOST``-style value; None reads ``OLLAMA_HOST``.
+            backend_id: Name shown to the user.
+            timeout: Seconds a short request (list, show, ps, ...) may take in all.
+            connect_timeout: Seconds to wait for the TCP connection.
+            stream_timeout: Seconds a stream (chat, pull, create) may go without sending a line;
+                long because loading a model happens before the first token.
+        """
+        url = parse_host(os.environ.get("OLLAMA_HOST") if host is None else host)
+        super().__init__(backend_id, url)
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.stream_timeout = stream_timeout
+        self._client: ollama.AsyncClient | None = None
+        self._http: httpx.AsyncClient | None = None
+
+    @property
+    def address(self) -> str:
+        """``host:port[/path]``, as error messages show it."""
+        return self.location.partition("://")[2]
+
+    # ------------------------------------------------------------------------------ clients
+
+    def _timeout(self) -> httpx.Timeout:
+        import httpx
+
+        return httpx.Timeout(self.stream_timeout, connect=self.connect_timeout)
+
+    def _ollama(self) -> ollama.AsyncClient:
+        if self._client is None:
+            import ollama
+
+            self._client = ollama.AsyncClient(host=self.location, timeout=self._timeout())
+        return self._client
+
+    def _raw(self) -> httpx.AsyncClient:
+        if self._http is None:
+            import httpx
+
+            headers = {"Accept": "application/json"}
+            if key := os.environ.get("OLLAMA_API_KEY"):
+                headers["Authorization"] = f"Bearer {key}"
+            self._http = httpx.AsyncClient(
+                base_url=self.location, timeout=self._timeout(), headers=headers
+            )
+        return self._http
+
+    async def aclose(self) -> None:
+        """Close both HTTP connection pools."""
+        client, http = self._client, self._http
+        self._client = self._http = None
+        if client is not None:
+            await client._client.aclose()  # AsyncClient.close() is the same call, untyped
+        if http is not None:
+            await http.aclose()
+
+    # ------------------------------------------------------------------------------ errors
+
+    def _translate(self, exc: BaseException, *, timeout: float | None = None) -> BackendError:
+        """Turn any exception from ollama/httpx/pydantic into a BackendError with a sentence."""
+        import httpx
+        import ollama
+        import pydantic
+
+        where = f"Ollama at {self.address}"
+        if isinstance(exc, BackendError):
+            return exc
+        if isinstance(exc, ollama.ResponseError):
+            if exc.status_code == 404:
+                return ModelNotFound(str(exc.error), backend=self.id)
+            if exc.status_code == -1:
+                return BackendResponseError(
+                    f"Ollama stopped mid-stream: {exc.error}", backend=self.id
+                )
+            return BackendResponseError(
+                f"{where} answered {exc.status_code}: {exc.error}",
+                backend=self.id,
+                status=exc.status_code,
+            )
+        if isinstance(exc, httpx.TimeoutException | TimeoutError):
+            if isinstance(exc, httpx.ConnectTimeout):
+                seconds = self.connect_timeout
+            else:
+                seconds = timeout if timeout is not None else self.stream_timeout
+            return BackendUnavailable(
+                f"{where} did not answer within {seconds:g} s", backend=self.id
+            )
+        if isinstance(exc, httpx.ConnectError | ConnectionError):
+            # ollama wraps httpx.ConnectError in a bare ConnectionError; the cause is its context.
+            cause = exc if isinstance(exc, httpx.ConnectError) else (exc.__context__ or exc)
+            detail = str(cause)
+            if _refused(exc) or detail.startswith("Failed to connect to Ollama"):
+                return BackendUnavailable(
+                    f"{where} is not running (connection refused)", backend=self.id
+                )
+            return BackendUnavailable(f"{where} cannot be reached ({detail})", backend=self.id)
+        if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+            return BackendUnavailable(
+                f"{where} closed the connection before the reply was complete", backend=self.id
+            )
+        if isinstance(exc, pydantic.ValidationError | ValueError):
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return BackendResponseError(
+                f"{where} sent a reply slmdeck cannot read: {first}", backend=self.id
+            )
+        if isinstance(exc, httpx.HTTPError):
+            return BackendUnavailable(f"{where} failed: {exc}", backend=self.id)
+        return BackendResponseError(f"{where} failed: {type(exc).__name__}: {exc}", backend=self.id)
+
+    async def _call(self, make: Callable[[], Any]) -> Any:
+        """Await a short request under ``timeout`` and translate its errors."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await make()
+        except Exception as exc:
+            raise self._translate(exc, timeout=self.timeout) from exc
+
+    async def _stream(self, start: Callable[[], Any]) -> AsyncIterator[Any]:
+        """Iterate an ollama stream, translating errors and always closing the response."""
+        stream: AsyncIterator[Any] | None = None
+        try:
+            stream = await start()
+            async for part in stream:
+                yield part
+        except Exception as exc:
+            raise self._translate(exc) from exc
+        finally:
+            # Cancelling or closing us must close the HTTP response, which stops generation.
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    def _raise_for_status(self, response: httpx.Response) -> None:
+        if response.status_code >= 400:
+            import ollama
+
+            raise ollama.ResponseError(response.text, response.status_code)
+
+    # ------------------------------------------------------------------------------ simple calls
+
+    async def version(self) -> str:
+        """The server's version string, e.g. ``0.12.6``."""
+
+        async def get() -> str:
+            response = await self._raw().get("/api/version")
+            self._raise_for_status(response)
+            data = response.json()
+            if not isinstance(data, dict) or not isinstance(data.get("version"), str):
+                raise ValueError(f"no version in {response.text[:80]!r}")
+            return str(data["version"])
+
+        result: str = await self._call(get)
+        return result
+
+    async def probe(self) -> str:
+        """Check the server answers; return ``Ollama <version>``."""
+        return f"Ollama {await self.version()}"
+
+    async def list_models(self) -> list[ModelInfo]:
+        """Installed models from ``/api/tags``."""
+        response = await self._call(lambda: self._ollama().list())
+        out = []
+        for m in response.models:
+            d = m.details
+            out.append(
+                ModelInfo(
+                    name=m.model or "",
+                    backend=self.id,
+                    family=(d.family if d else None) or "",
+                    parameter_size=(d.parameter_size if d else None) or "",
+                    quantization=(d.quantization_level if d else None) or "",
+                    size=int(m.size or 0),
+                    modified=m.modified_at,
+                    digest=m.digest or "",
+                    format=(d.format if d else None) or "",
+                )
+            )
+        return out
+
+    async def show(self, name: str) -> ModelDetails:
+        """Everything ``/api/show`` knows about ``name``.
+
+        The raw JSON is read (ollama-python's ShowResponse drops ``system``, ``messages`` and more)
+        and checked with ShowResponse so a malformed answer fails the same way as elsewhere.
+        """
+
+        async def get() -> tuple[Any, dict[str, Any]]:
+            import ollama
+
+            response = await self._raw().post("/api/show", json={"model": name})
+            self._raise_for_status(response)
+            data = response.json()
+            if not isinstance(data, dict):
+                raise ValueError(f"expected an object, got {response.text[:80]!r}")
+            return ollama.ShowResponse.model_validate(data), data
+
+        typed, raw = await self._call(get)
+        model_info: dict[str, Any] = dict(typed.modelinfo or {})
+        d = typed.details
+        family = (d.family if d else None) or ""
+        arch = str(model_info.get("general.architecture") or family)
+        ctx = model_info.get(f"{arch}.context_length")
+        context_length = int(ctx) if isinstance(ctx, int | float) else None
+        info = ModelInfo(
+            name=name,
+            backend=self.id,
+            family=family,
+            parameter_size=(d.parameter_size if d else None) or "",
+            quantization=(d.quantization_level if d else None) or "",
+            modified=typed.modified_at,
+            format=(d.format if d else None) or "",
+            context_length=context_length,
+        )
+        known = {"license", "modelfile", "parameters", "template", "system", "details"}
+        known |= {"model_info", "capabilities", "modified_at"}
+        return ModelDetails(
+            info=info,
+            parameters=parse_parameters(typed.parameters or ""),
+            template=typed.template or "",
+            system=str(raw.get("system") or ""),
+            license=typed.license or "",
+            modelfile=typed.modelfile or "",
+            capabilities=tuple(typed.capabilities or ()),
+            context_length=context_length,
+            model_info=model_info,
+            extra={k: v for k, v in raw.items() if k not in known},
+        )
+
+    async def ps(self) -> list[RunningModel]:
+        """Models loaded in memory, from ``/api/ps``."""
+        response = await self._call(lambda: self._ollama().ps())
+        return [
+            RunningModel(
+                name=m.model or m.name or "",
+                backend=self.id,
+                size=int(m.size or 0),
+                size_vram=int(m.size_vram or 0),
+                expires_at=m.expires_at,
+                context_length=m.context_length,
+            )
+            for m in response.models
+        ]
+
+    async def delete(self, name: str) -> None:
+        """Remove a model from the server's store."""
+        await self._call(lambda: self._ollama().delete(name))
+
+    async def copy(self, source: str, destination: str) -> None:
+        """Copy ``source`` to a new name (a cheap manifest copy on the server)."""
+        await self._call(lambda: self._ollama().copy(source, destination))
+
+    async def unload(self, name: str) -> None:
+        """Free a model's memory now: a chat with no messages and ``keep_alive: 0``."""
+        await self._call(lambda: self._ollama().chat(model=name, messages=[], keep_alive=0))
+
+    async def embed(self, model: str, inputs: Sequence[str]) -> list[list[float]]:
+        """One embedding vector per input text."""
+        response = await self._call(lambda: self._ollama().embed(model=model, input=list(inputs)))
+        return [list(map(float, vec)) for vec in response.embeddings]
+
+    # ------------------------------------------------------------------------------ streams
+
+    async def chat(
+        self, model: str, messages: Sequence[ChatMessage], options: ChatOptions | None = None
+    ) -> AsyncIterator[ChatChunk]:
+        """Stream a reply; the last chunk has ``done`` and the server's own figures in ``stats``."""
+        payload = [{"role": m.role, "content": m.content} for m in messages]
+
+        def start() -> Any:
+            return self._ollama().chat(
+                model=model, messages=payload, options=_options(options), stream=True
+            )
+
+        async for part in self._stream(start):
+            msg = part.message
+            content = (msg.content if msg else None) or ""
+            thinking = (msg.thinking if msg else None) or ""
+            if not part.done:
+                yield ChatChunk(content=content, thinking=thinking)
+                continue
+            stats = ChatStats(
+                prompt_tokens=part.prompt_eval_count,
+                completion_tokens=part.eval_count,
+                prompt_eval_duration_ns=part.prompt_eval_duration,
+                eval_duration_ns=part.eval_duration,
+                total_duration_ns=part.total_duration,
+                load_duration_ns=part.load_duration,
+                done_reason=part.done_reason or "",
+            )
+            yield ChatChunk(content=content, thinking=thinking, done=True, stats=stats)
+
+    async def pull(self, name: str) -> AsyncIterator[Progress]:
+        """Download a model from the registry, with progress per layer."""
+        async for part in self._stream(lambda: self._ollama().pull(name, stream=True)):
+            yield _progress(part)
+
+    async def create(self, request: CreateRequest) -> AsyncIterator[Progress]:
+        """Create a model from another, or from uploaded blobs; ``quantize`` is passed through."""
+        messages = None
+        if request.messages is not None:
+            messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        license_: str | list[str] | None = None
+        if request.license is not None:
+            license_ = (
+                request.license if isinstance(request.license, str) else list(request.license)
+            )
+
+        def start() -> Any:
+            return self._ollama().create(
+                model=request.model,
+                quantize=request.quantize,
+                from_=request.from_,
+                files=dict(request.files) if request.files is not None else None,
+                adapters=dict(request.adapters) if request.adapters is not None else None,
+                template=request.template,
+                license=license_,
+                system=request.system,
+                parameters=dict(request.parameters) if request.parameters is not None else None,
+                messages=messages,
+                stream=True,
+            )
+
+        async for part in self._stream(start):
+            yield _progress(part)
+
+    async def import_gguf(
+        self,
+        path: str | os.PathLike[str],
+        name: str,
+        *,
+        modelfile_extra: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[Progress]:
+        """Import a local GGUF file as model ``name``, for air-gapped machines.
+
+        Hashes the file in a thread, uploads it as a blob unless the server has it, then creates
+        the model with ``files={basename: digest}``. The file is streamed, never read whole.
+
+        Args:
+            path: The GGUF file on this machine.
+            name: The new model's name.
+            modelfile_extra: More create fields: ``template``, ``system``, ``license``,
+                ``parameters``, ``messages``, ``quantize``, ``adapters``.
+
+        Yields:
+            ``hashing <file>``, ``uploading <file>`` (or ``using existing blob``), then the server's
+            create statuses.
+        """
+        file = Path(path)
+        total = await asyncio.to_thread(_file_size, file)
+        if total is None:
+            raise InvalidInput(f"{file} is not a file", backend=self.id)
+        extra = dict(modelfile_extra or {})
+        unknown = (
+            set(extra)
+            - {"template", "system", "license", "parameters", "messages"}
+            - {
+                "quantize",
+                "adapters",
+            }
+        )
+        if unknown:
+            raise InvalidInput(
+                f"unknown create fields: {', '.join(sorted(unknown))}", backend=self.id
+            )
+
+        sha = hashlib.sha256()
+        done = 0
+        fh = await asyncio.to_thread(file.open, "rb")
+        try:
+            while block := await asyncio.to_thread(_hash_block, fh, sha):
+                done += block
+                yield Progress(f"hashing {file.name}", completed=done, total=total)
+        finally:
+            fh.close()
+        digest = f"sha256:{sha.hexdigest()}"
+
+        async def head() -> int:
+            response = await self._raw().head(f"/api/blobs/{digest}")
+            if response.status_code not in (200, 404):
+                self._raise_for_status(response)
+            return response.status_code
+
+        if await self._call(head) == 200:
+            yield Progress("using existing blob", completed=total, total=total, digest=digest)
+        else:
+            async for step in self._upload(file, digest, total):
+                yield step
+
+        request = CreateRequest(model=name, files={file.name: digest}, **extra)
+        async for step in self.create(request):
+            yield step
+
+    async def _upload(self, file: Path, digest: str, total: int) -> AsyncIterator[Progress]:
+        queue: asyncio.Queue[int] = asyncio.Queue()
+
+        async def body() -> AsyncIterator[bytes]:
+            fh = await asyncio.to_thread(file.open, "rb")
+            left = total
+            try:
+                # Send exactly the hashed length: a grown file then fails the server's digest
+                # check, a shrunk one is caught here, both as "changed while uploading".
+                while left:
+                    chunk = await asyncio.to_thread(fh.read, min(left, _UPLOAD_BLOCK))
+                    if not chunk:
+                        raise self._changed(file, "it became shorter")
+                    left -= len(chunk)
+                    yield chunk
+                    queue.put_nowait(len(chunk))
+            finally:
+                fh.close()
+
+        async def post() -> None:
+            response = await self._raw().post(
+                f"/api/blobs/{digest}", content=body(), headers={"Content-Length": str(total)}
+            )
+            self._raise_for_status(response)
+
+        status = f"uploading {file.name}"
+        task = asyncio.ensure_future(post())
+        sent = 0
+        try:
+            while not task.done():
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+                if getter.done():
+                    sent += getter.result()
+                    yield Progress(status, completed=sent, total=total, digest=digest)
+                else:
+                    getter.cancel()
+            try:
+                task.result()
+            except Exception as exc:
+                err = self._translate(exc)
+                if "digest mismatch" in err.message:
+                    # We hashed the file a moment ago, so the bytes changed under us.
+                    err = self._changed(file, err.message)
+                raise err from exc
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        yield Progress(status, completed=total, total=total, digest=digest)
+
+    def _changed(self, file: Path, detail: str) -> BackendResponseError:
+        return BackendResponseError(
+            f"{file.name} changed while it was being uploaded; import it again ({detail})",
+            backend=self.id,
+            status=400,
+        )
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a connection refusal is anywhere in the exception's chain (anyio hides it)."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if (
+            isinstance(cur, ConnectionRefusedError)
+            or getattr(cur, "errno", None) == errno.ECONNREFUSED
+        ):
+            return True
+        if "refused" in str(cur).lower():
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+def _file_size(file: Path) -> int | None:
+    return file.stat().st_size if file.is_file() else None
+
+
+def _hash_block(fh: Any, sha: Any) -> int:
+    block: bytes = fh.read(_HASH_BLOCK)
+    sha.update(block)
+    return len(block)
+
+
+def _progress(part: Any) -> Progress:
+    return Progress(
+        status=part.status or "",
+        completed=part.completed,
+        total=part.total,
+        digest=part.digest or "",
+    )
