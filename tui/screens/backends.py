@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets.data_table import ColumnKey
 
 from tui.controller import BackendChanged, BackendState, BackendStatus
 from tui.core.sanitize import sanitize
@@ -55,6 +56,24 @@ class BackendsScreen(DeckScreen):
         table.add_column("Detail", key="detail")
         self.reload()
 
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit_detail_column)
+
+    def _fit_detail_column(self) -> None:
+        """Give the Detail column whatever width the others leave (DataTable has no fill column)."""
+        table = self.query_one("#backends-table", DataTable)
+        others = sum(
+            c.get_render_width(table) for key, c in table.columns.items() if key.value != "detail"
+        )
+        detail = table.columns.get(ColumnKey("detail"))
+        if detail is None:
+            return
+        width = max(10, table.scrollable_content_region.width - others - 2 * table.cell_padding)
+        if detail.width != width or detail.auto_width:
+            detail.auto_width = False
+            detail.width = width
+            table.refresh()
+
     def reload(self) -> None:
         """Rebuild the table from the controller's current states."""
         controller = self.deck.controller
@@ -78,6 +97,7 @@ class BackendsScreen(DeckScreen):
                 table.update_cell(state.id, column, cell)
         else:
             table.add_row(*cells, key=state.id)
+        self.call_after_refresh(self._fit_detail_column)
 
     def _update_detail(self) -> None:
         table = self.query_one("#backends-table", DataTable)
