@@ -129,6 +129,16 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(f"  {path}: {'ok' if path.is_dir() else 'missing'}")
     if config.foundry_cache:
         print(f"  Foundry Local cache: {config.foundry_cache}")
+    from tui.monitor.gpu import NvmlReader
+
+    reader = NvmlReader()
+    gpus = reader.read()
+    for gpu in gpus:
+        memory = f"{_human_size(gpu.memory_total)} memory" if gpu.memory_total else "memory N/A"
+        print(f"GPU {gpu.index}: {gpu.name}, {memory}")
+    if not gpus:
+        print(f"GPU: {reader.status or 'none found'}")
+    reader.close()
     print("backends:")
     up = 0
     for s in controller.states.values():
@@ -197,6 +207,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `slmdeck models | head`: the reader left; say nothing more and flush nowhere.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return code
 
 
