@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import ClassVar
 
 from textual.app import App, SystemCommand
@@ -114,13 +115,17 @@ class SlmdeckApp(App[None]):
             yield SystemCommand(
                 f"Go to {title}",
                 f"Show the {title} screen (key {SCREEN_KEYS.get(name, '-')})",
-                lambda name=name: self.action_show_screen(name),  # type: ignore[misc]
+                partial(self.action_show_screen, name),
             )
         yield SystemCommand(
             "Re-probe backends",
             "Check every backend again now",
-            lambda: self.run_worker(self.controller.refresh_all(), group="probe"),  # type: ignore[arg-type,return-value]
+            self.reprobe,
         )
+
+    def reprobe(self) -> None:
+        """Probe every backend again now (key r on the Backends screen, and the palette)."""
+        self.run_worker(self.controller.refresh_all(), group="probe", exclusive=True)
 
 
 def make_app(

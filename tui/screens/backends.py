@@ -130,6 +130,5 @@ class BackendsScreen(DeckScreen):
             self._update_detail()
 
     def action_refresh(self) -> None:
-        controller = self.deck.controller
         self.notify("Probing backends…", timeout=2)
-        self.run_worker(controller.refresh_all(), group="probe", exclusive=True)
+        self.deck.reprobe()
