@@ -1,7 +1,8 @@
 """ONNX Runtime GenAI, in-process: the engine under Foundry Local, with no server at all.
 
 Models are folders holding ``genai_config.json`` (and optionally Foundry Local's
-``inference_model.json``), found in the configured model dirs and in Foundry Local's cache
+``inference_model.json``), found in the configured model dirs (a dir may be a model folder itself or
+hold model folders up to three levels down) and in Foundry Local's cache
 (``<cache>/<Publisher>/<model-id>/v<N>/``, the config possibly one level further down).
 ``onnxruntime_genai`` is imported on first chat, never at start. Generation runs in a thread, token
 by token; tokens cross to the event loop through a queue, and a stop flag checked between tokens
@@ -17,7 +18,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -42,10 +43,17 @@ from tui.core.prompt_template import render_prompt
 
 CONFIG = "genai_config.json"
 INFERENCE_MODEL = "inference_model.json"
-MAX_DEPTH = 4
+MODEL_DIR_DEPTH = 3
+"""Levels below a configured model dir searched for model folders."""
+FOUNDRY_DEPTH = 4
+"""``<Publisher>/<model-id>/v<N>/<variant>`` below Foundry Local's cache root."""
 WINDOW = 32
+"""Tokens the generation thread may run ahead of the consumer (back-pressure)."""
+GRAPH_SCAN_BYTES = 16 * 1024 * 1024
 _PRECISION_WORDS = ("int4", "int8", "fp16", "bf16", "fp32")
-_SEARCH_KEYS = ("max_length", "temperature", "top_p", "top_k", "do_sample", "repetition_penalty")
+_FLOAT_WORDS = ("fp16", "bf16", "fp32")
+# ONNX AttributeProto as protobuf bytes: name (field 1) "bits", then i (field 3, varint).
+_BITS_ATTR = re.compile(rb"\n\x04bits\x18([\x01-\x7f])")
 
 
 @dataclass(slots=True)
@@ -64,8 +72,7 @@ class _Folder:
 class _Loaded:
     model: Any
     tokenizer: Any
-    size: int
-    loaded_at: float
+    folder: _Folder
     load_seconds: float
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -78,58 +85,96 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _files(folder: Path) -> list[tuple[str, int]]:
+    """(relative path, size) of every file under ``folder`` (sub-folders included)."""
     out = []
-    for entry in sorted(folder.iterdir()):
+    for entry in sorted(folder.rglob("*")):
         if entry.is_file():
-            out.append((entry.name, entry.stat().st_size))
+            out.append((entry.relative_to(folder).as_posix(), entry.stat().st_size))
     return out
 
 
-def detect_precision(folder: Path, config: dict[str, Any], weights: int) -> str:
-    """int4 / int8 / fp16 / fp32 of an ONNX GenAI folder.
+def _dims(config: Mapping[str, Any]) -> tuple[int, int, int, int, int, int]:
+    """vocab, hidden, layers, heads, kv heads, head size from a genai_config (0 when absent)."""
+    model = config.get("model", {})
+    decoder = model.get("decoder", {}) if isinstance(model, dict) else {}
 
-    The folder's own name says it for Foundry Local and builder output (``cpu-int4-rtn-block-32``);
-    otherwise the graph is scanned for quantized ops (MatMulNBits: int4 unless ``bits`` is 8;
-    MatMulInteger: int8); a float graph is told apart by bytes per estimated parameter.
+    def num(source: Any, key: str) -> int:
+        value = source.get(key, 0) if isinstance(source, dict) else 0
+        return value if isinstance(value, int) else 0
+
+    hidden = num(decoder, "hidden_size")
+    heads = num(decoder, "num_attention_heads")
+    head_size = num(decoder, "head_size") or (hidden // heads if heads else 0)
+    return (
+        num(model, "vocab_size"),
+        hidden,
+        num(decoder, "num_hidden_layers"),
+        heads,
+        num(decoder, "num_key_value_heads") or heads,
+        head_size,
+    )
+
+
+def estimate_parameters(config: Mapping[str, Any]) -> int:
+    """Approximate parameter count from genai_config's dims (0 when they are missing).
+
+    genai_config.json has no MLP width, so the MLP is taken as Llama-like (``3 * hidden * 8/3
+    hidden``) and the embeddings as untied; the result is an estimate, shown with ``~``.
     """
-    words = re.split(r"[^a-z0-9]+", "/".join(folder.parts[-3:]).lower())
-    for word in _PRECISION_WORDS:
-        if word in words:
-            return word
-    graph_name = str(config.get("model", {}).get("decoder", {}).get("filename", "model.onnx"))
-    graph = folder / graph_name
-    try:
-        with graph.open("rb") as fh:
-            head = fh.read(64 * 1024 * 1024)  # the graph; weights live in .onnx.data
-    except OSError:
-        head = b""
-    if b"MatMulNBits" in head:
-        # the "bits" attribute is stored as name b"bits" then a varint field; 8 bits is rare
-        return "int8" if re.search(rb"bits\x20\x08", head) else "int4"
-    if b"MatMulInteger" in head or b"DynamicQuantizeLinear" in head:
-        return "int8"
-    decoder = config.get("model", {}).get("decoder", {})
-    hidden = int(decoder.get("hidden_size", 0) or 0)
-    layers = int(decoder.get("num_hidden_layers", 0) or 0)
-    vocab = int(config.get("model", {}).get("vocab_size", 0) or 0)
-    params = 2 * vocab * hidden + 12 * layers * hidden * hidden
-    if params and weights:
-        return "fp32" if weights / params >= 3 else "fp16"
-    return ""
+    vocab, hidden, layers, heads, kv_heads, head_size = _dims(config)
+    if not (vocab and hidden and layers):
+        return 0
+    attention = 2 * hidden * heads * head_size + 2 * hidden * kv_heads * head_size
+    mlp = 8 * hidden * hidden
+    return 2 * vocab * hidden + layers * (attention + mlp)
 
 
-def _param_estimate(config: dict[str, Any]) -> str:
-    decoder = config.get("model", {}).get("decoder", {})
-    hidden = int(decoder.get("hidden_size", 0) or 0)
-    layers = int(decoder.get("num_hidden_layers", 0) or 0)
-    vocab = int(config.get("model", {}).get("vocab_size", 0) or 0)
-    params = 2 * vocab * hidden + 12 * layers * hidden * hidden
+def _format_parameters(params: int) -> str:
     if not params:
         return ""
     for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
         if params >= div:
             return f"~{params / div:.1f}{unit}"
     return f"~{params}"
+
+
+def detect_precision(folder: Path, config: Mapping[str, Any], weight_bytes: int) -> str:
+    """int4 / int8 / fp16 / bf16 / fp32 of an ONNX GenAI folder ("" when it cannot tell).
+
+    onnxruntime-genai's builder (0.18) writes no precision into genai_config.json or the model's
+    metadata (only ``producer_name``), so this reads the graph itself: the node list comes first in
+    the file and quantized graphs use ``MatMulNBits`` (its ``bits`` attribute: 4 unless said
+    otherwise) or ``MatMulInteger`` / ``DynamicQuantizeLinear`` / ``QLinearMatMul`` (int8). A graph
+    without them is float: fp16/bf16/fp32 from the folder's name (builder output and Foundry Local
+    use names like ``cpu-int4-rtn-block-32`` or ``gpu-fp16``), else from bytes per estimated
+    parameter. A quantized label is only taken from the name when the graph cannot be read.
+    """
+    words = re.split(r"[^a-z0-9]+", "/".join(folder.parts[-3:]).lower())
+    named = next((w for w in _PRECISION_WORDS if w in words), "")
+    decoder = config.get("model", {}).get("decoder", {})
+    graph_name = decoder.get("filename", "model.onnx") if isinstance(decoder, dict) else ""
+    try:
+        with (folder / str(graph_name or "model.onnx")).open("rb") as fh:
+            head = fh.read(GRAPH_SCAN_BYTES)
+    except OSError:
+        return named
+    if b"MatMulNBits" in head:
+        bits = {m.group(1)[0] for m in _BITS_ATTR.finditer(head)}
+        return "int8" if bits and bits <= {8} else "int4"
+    if any(op in head for op in (b"MatMulInteger", b"DynamicQuantizeLinear", b"QLinearMatMul")):
+        return "int8"
+    if named in _FLOAT_WORDS:
+        return named
+    params = estimate_parameters(config)
+    if params and weight_bytes:
+        return "fp32" if weight_bytes / params >= 3 else "fp16"
+    return ""
+
+
+# --------------------------------------------------------------------------------------------- prompt
+
+
+# --------------------------------------------------------------------------------------------- backend
 
 
 class OnnxGenAIBackend(Backend):
@@ -147,23 +192,32 @@ class OnnxGenAIBackend(Backend):
         backend_id: str = "onnx",
         foundry_cache: Path | None = None,
     ) -> None:
-        roots = [Path(p).expanduser().absolute() for p in model_dirs]
-        if foundry_cache is not None:
-            roots.append(Path(foundry_cache).expanduser().absolute())
-        location = ", ".join(str(p) for p in roots) or "no model dirs configured"
-        super().__init__(backend_id, location)
+        self.model_dirs = [Path(p).expanduser().absolute() for p in model_dirs]
+        self.foundry_cache = (
+            Path(foundry_cache).expanduser().absolute() if foundry_cache is not None else None
+        )
+        roots = [*self.model_dirs, *([self.foundry_cache] if self.foundry_cache else [])]
+        super().__init__(backend_id, ", ".join(map(str, roots)) or "no model dirs configured")
         self.roots = roots
-        self.foundry_cache = foundry_cache
         self._folders: dict[str, _Folder] = {}
-        self._problems: list[str] = []
+        self._problems: dict[Path, str] = {}
         self._loaded: dict[str, _Loaded] = {}
         self._load_lock = threading.Lock()
+        self._precision_cache: dict[tuple[Path, int, float], str] = {}
         self.last_stats: ChatStats | None = None
         """Figures of the last generation that ended, cancelled ones included (set by its thread)."""
 
     # ------------------------------------------------------------------ discovery
 
     async def probe(self) -> str:
+        """Check onnxruntime-genai is installed and a model dir exists, without importing it.
+
+        Returns:
+            e.g. ``"onnxruntime-genai 0.18.0, 2 model dirs"``.
+
+        Raises:
+            BackendUnavailable: Not installed, nothing configured, or no configured dir exists.
+        """
         try:
             version = metadata.version("onnxruntime-genai")
         except metadata.PackageNotFoundError:
@@ -171,134 +225,137 @@ class OnnxGenAIBackend(Backend):
                 "onnxruntime-genai is not installed (pip install onnxruntime-genai)",
                 backend=self.id,
             ) from None
-        existing = [p for p in self.roots if p.is_dir()]
         if not self.roots:
             raise BackendUnavailable(
                 "no ONNX model folders configured (set [onnx] model_dirs or SLMDECK_MODEL_DIRS)",
                 backend=self.id,
             )
+        existing = [p for p in self.roots if p.is_dir()]
         if not existing:
             missing = ", ".join(str(p) for p in self.roots)
             raise BackendUnavailable(f"model folder not found: {missing}", backend=self.id)
-        return f"onnxruntime-genai {version}, {len(existing)} model dir(s)"
+        plural = "dir" if len(existing) == 1 else "dirs"
+        return f"onnxruntime-genai {version}, {len(existing)} model {plural}"
 
-    def _scan(self) -> tuple[dict[str, _Folder], list[str]]:
+    def _scan(self) -> tuple[dict[str, _Folder], dict[Path, str]]:
         found: dict[str, _Folder] = {}
-        problems: list[str] = []
+        problems: dict[Path, str] = {}
         seen: set[Path] = set()
-        for root in self.roots:
+        walks = [(p, MODEL_DIR_DEPTH) for p in self.model_dirs]
+        if self.foundry_cache is not None:
+            walks.append((self.foundry_cache, FOUNDRY_DEPTH))
+        for root, max_depth in walks:
             if not root.is_dir():
                 continue
             for dirpath, dirnames, filenames in os.walk(root):
                 here = Path(dirpath)
-                depth = len(here.relative_to(root).parts)
-                if depth >= MAX_DEPTH:
+                if len(here.relative_to(root).parts) >= max_depth:
                     dirnames[:] = []
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                if CONFIG not in filenames or here in seen:
+                if CONFIG not in filenames or here.resolve() in seen:
                     continue
+                seen.add(here.resolve())
                 if (here / "download.tmp").exists() or (here.parent / "download.tmp").exists():
                     continue  # Foundry Local: a download still under way
-                seen.add(here)
                 try:
                     folder = self._read_folder(here, root)
                 except (OSError, ValueError) as exc:
-                    problems.append(f"{here / CONFIG}: {exc}")
+                    problems[here] = f"{here / CONFIG} cannot be used: {exc}"
                     continue
-                name = folder.name
-                n = 2
-                while name in found:
-                    name = f"{folder.name}-{n}"
+                base, n = folder.name, 2
+                while folder.name in found:
+                    folder.name = f"{base}-{n}"
                     n += 1
-                folder.name = name
-                found[name] = folder
+                found[folder.name] = folder
         return found, problems
 
     def _read_folder(self, here: Path, root: Path) -> _Folder:
         try:
             config = _read_json(here / CONFIG)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"not valid JSON ({exc})") from None
+            raise ValueError(f"it is not valid JSON ({exc})") from None
         if not isinstance(config.get("model"), dict):
-            raise ValueError("no 'model' section")
+            raise ValueError("it has no 'model' section")
         inference: dict[str, Any] | None = None
-        # Foundry Local keeps inference_model.json at the model's root, genai_config.json may be one
-        # level down (v1/); never look above the configured root.
+        # Foundry Local keeps inference_model.json at the model's root while genai_config.json may
+        # sit one level down (v1/cpu-int4/); never look above the configured root.
         candidates = [here / INFERENCE_MODEL]
         if here != root:
             candidates.append(here.parent / INFERENCE_MODEL)
         for candidate in candidates:
             if candidate.is_file():
-                try:
+                with contextlib.suppress(ValueError, OSError):
                     inference = _read_json(candidate)
-                except (ValueError, OSError):
-                    inference = None
                 break
         files = _files(here)
         size = sum(s for _, s in files)
         mtimes = [(here / f).stat().st_mtime for f, _ in files]
-        modified = datetime.fromtimestamp(max(mtimes), UTC) if mtimes else None
-        weights = sum(s for f, s in files if f.endswith((".onnx", ".onnx.data")))
-        name = ""
-        if inference and isinstance(inference.get("Name"), str):
-            name = inference["Name"]
-        if not name:
+        newest = max(mtimes, default=0.0)
+        weights = sum(s for f, s in files if f.endswith((".onnx", ".onnx.data", ".onnx_data")))
+        key = (here, size, newest)
+        if key not in self._precision_cache:
+            self._precision_cache[key] = detect_precision(here, config, weights)
+        name = inference.get("Name") if inference else None
+        if not isinstance(name, str) or not name.strip():
             name = here.name
             if re.fullmatch(r"v\d+", name) or here.parent.name.lower() in ("cpu", "cuda", "gpu"):
                 name = f"{here.parent.name}/{here.name}"
+            elif re.fullmatch(r"v\d+", here.parent.name):  # <model-id>/v1/cpu-int4
+                name = f"{here.parent.parent.name}/{here.name}"
         return _Folder(
-            name,
-            here,
-            config,
-            inference,
-            files,
-            size,
-            modified,
-            detect_precision(here, config, weights),
+            name=name.strip(),
+            path=here,
+            config=config,
+            inference_model=inference,
+            files=files,
+            size=size,
+            modified=datetime.fromtimestamp(newest, UTC) if mtimes else None,
+            precision=self._precision_cache[key],
         )
 
     async def list_models(self) -> list[ModelInfo]:
+        """Scan the model dirs (in a thread) for folders with a readable genai_config.json."""
         folders, problems = await asyncio.to_thread(self._scan)
         self._folders, self._problems = folders, problems
         return [self._info(f) for f in folders.values()]
 
     @property
     def problems(self) -> list[str]:
-        """Folders that looked like models but could not be read, with the reason."""
-        return list(self._problems)
+        """Folders that looked like models but could not be read, each with the reason."""
+        return list(self._problems.values())
 
     def _info(self, f: _Folder) -> ModelInfo:
-        model = f.config.get("model", {})
-        ctx = model.get("context_length")
+        ctx = f.config["model"].get("context_length")
         return ModelInfo(
             name=f.name,
             backend=self.id,
-            family=str(model.get("type", "")),
-            parameter_size=_param_estimate(f.config),
+            family=str(f.config["model"].get("type", "")),
+            parameter_size=_format_parameters(estimate_parameters(f.config)),
             quantization=f.precision,
             size=f.size,
             modified=f.modified,
             format="onnx",
             path=str(f.path),
-            context_length=int(ctx) if isinstance(ctx, int) else None,
+            context_length=ctx if isinstance(ctx, int) else None,
         )
 
     async def _folder(self, name: str) -> _Folder:
         if name not in self._folders:
             await self.list_models()
-        try:
+        if name in self._folders:
             return self._folders[name]
-        except KeyError:
-            raise ModelNotFound(
-                f"no ONNX model named {name!r} in {self.location}", backend=self.id
-            ) from None
+        for path, problem in self._problems.items():
+            if name in (path.name, str(path)):
+                raise BackendResponseError(problem, backend=self.id)
+        raise ModelNotFound(f"no ONNX model named {name!r} in {self.location}", backend=self.id)
 
     async def show(self, name: str) -> ModelDetails:
+        """Search settings, decoder dims, files and prompt template of model ``name``."""
         f = await self._folder(name)
-        model = f.config.get("model", {})
-        decoder = model.get("decoder", {})
-        search = f.config.get("search", {})
-        dims = {
+        model = f.config["model"]
+        decoder = model.get("decoder", {}) if isinstance(model.get("decoder"), dict) else {}
+        search = f.config.get("search", {}) if isinstance(f.config.get("search"), dict) else {}
+        dims: dict[str, Any] = {
             k: decoder[k]
             for k in (
                 "num_hidden_layers",
@@ -309,24 +366,28 @@ class OnnxGenAIBackend(Backend):
             )
             if k in decoder
         }
-        for key in ("context_length", "vocab_size", "type"):
+        for key in ("context_length", "vocab_size", "type", "bos_token_id", "eos_token_id"):
             if key in model:
                 dims[key] = model[key]
-        template = ""
         prompt_template = (f.inference_model or {}).get("PromptTemplate")
         if isinstance(prompt_template, dict):
             template = json.dumps(prompt_template, indent=2)
         else:
             template = self._chat_template_text(f.path)
+        ctx = dims.get("context_length")
         return ModelDetails(
             info=self._info(f),
             parameters={k: v for k, v in search.items() if isinstance(v, int | float | bool | str)},
             template=template,
             capabilities=("completion",),
-            context_length=dims.get("context_length"),
+            context_length=ctx if isinstance(ctx, int) else None,
             model_info=dims,
             files=tuple(f.files),
-            extra={"inference_model": f.inference_model, "precision": f.precision},
+            extra={
+                "inference_model": f.inference_model,
+                "precision": f.precision,
+                "parameters_estimated": estimate_parameters(f.config),
+            },
         )
 
     @staticmethod
@@ -335,23 +396,35 @@ class OnnxGenAIBackend(Backend):
         if jinja.is_file():
             return jinja.read_text(encoding="utf-8", errors="replace")
         try:
-            tc = _read_json(folder / "tokenizer_config.json")
+            value = _read_json(folder / "tokenizer_config.json").get("chat_template")
         except (OSError, ValueError):
             return ""
-        value = tc.get("chat_template")
         return value if isinstance(value, str) else ""
 
     # ------------------------------------------------------------------ running
 
     async def ps(self) -> list[RunningModel]:
+        """Models loaded in this process (size is the folder's size on disk)."""
         return [
-            RunningModel(name=name, backend=self.id, size=loaded.size)
+            RunningModel(
+                name=name,
+                backend=self.id,
+                size=loaded.folder.size,
+                context_length=self._info(loaded.folder).context_length,
+            )
             for name, loaded in self._loaded.items()
         ]
 
     async def unload(self, name: str) -> None:
+        """Drop a loaded model; a generation still running keeps it until it ends.
+
+        Unloading a known model that is not loaded does nothing (as in Ollama).
+
+        Raises:
+            ModelNotFound: ``name`` is neither loaded nor a known model.
+        """
         if self._loaded.pop(name, None) is None:
-            raise ModelNotFound(f"{name} is not loaded", backend=self.id)
+            await self._folder(name)
 
     def _load(self, f: _Folder) -> _Loaded:
         with self._load_lock:
@@ -361,7 +434,7 @@ class OnnxGenAIBackend(Backend):
                 import onnxruntime_genai as og
             except ImportError as exc:
                 raise BackendUnavailable(
-                    f"onnxruntime-genai cannot be imported: {exc}", backend=self.id
+                    f"onnxruntime-genai cannot be imported ({exc})", backend=self.id
                 ) from None
             with contextlib.suppress(Exception):
                 og.disable_telemetry_events()  # air-gapped by default
@@ -370,10 +443,13 @@ class OnnxGenAIBackend(Backend):
                 model = og.Model(str(f.path))
                 tokenizer = og.Tokenizer(model)
             except Exception as exc:  # onnxruntime-genai raises plain RuntimeError
+                reason = (
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                )
                 raise BackendResponseError(
-                    f"Could not load ONNX model at {f.path}: {exc}", backend=self.id
+                    f"Could not load ONNX model at {f.path}: {reason}", backend=self.id
                 ) from None
-            loaded = _Loaded(model, tokenizer, f.size, time.time(), time.perf_counter() - start)
+            loaded = _Loaded(model, tokenizer, f, time.perf_counter() - start)
             self._loaded[f.name] = loaded
             return loaded
 
@@ -386,13 +462,19 @@ class OnnxGenAIBackend(Backend):
             return str(loaded.tokenizer.apply_chat_template(payload, add_generation_prompt=True))
         except Exception as exc:
             raise BackendResponseError(
-                f"{f.name} has no PromptTemplate and its tokenizer has no usable chat template ({exc})",
+                f"{f.name} has no PromptTemplate in inference_model.json and its tokenizer has "
+                f"no usable chat template ({exc})",
                 backend=self.id,
             ) from None
 
     async def chat(
         self, model: str, messages: Sequence[ChatMessage], options: ChatOptions | None = None
     ) -> AsyncIterator[ChatChunk]:
+        """Stream a reply token by token; the last chunk has ``done`` and :class:`ChatStats`.
+
+        The model is loaded on first use and stays loaded. Closing this iterator or cancelling
+        the task consuming it stops the generation thread before its next token.
+        """
         f = await self._folder(model)
         opts = options or ChatOptions()
         loop = asyncio.get_running_loop()
@@ -440,7 +522,7 @@ class OnnxGenAIBackend(Backend):
                     if isinstance(value, BackendResponseError | BackendUnavailable):
                         raise value
                     raise BackendResponseError(
-                        f"ONNX generation failed: {value}", backend=self.id
+                        f"ONNX generation with {model} failed: {value}", backend=self.id
                     ) from value
                 elif kind == "end":
                     break
@@ -450,6 +532,31 @@ class OnnxGenAIBackend(Backend):
             stats = ChatStats(total_duration_ns=int((time.perf_counter() - started) * 1e9))
         yield ChatChunk(done=True, stats=stats)
 
+    def _search_options(self, f: _Folder, prompt_tokens: int, opts: ChatOptions) -> dict[str, Any]:
+        context = f.config["model"].get("context_length")
+        context = context if isinstance(context, int) and context > 0 else 2048
+        if opts.num_ctx:
+            context = min(context, opts.num_ctx)
+        if prompt_tokens >= context:
+            raise BackendResponseError(
+                f"the prompt is {prompt_tokens} tokens, more than {f.name}'s context of {context}",
+                backend=self.id,
+            )
+        search: dict[str, Any] = {"max_length": context}
+        if opts.max_tokens:
+            search["max_length"] = min(context, prompt_tokens + opts.max_tokens)
+        if opts.temperature is not None:
+            # temperature 0 means greedy, as in Ollama and the OpenAI API
+            search["do_sample"] = opts.temperature > 0
+            if opts.temperature > 0:
+                search["temperature"] = opts.temperature
+        if opts.top_p is not None:
+            search["top_p"] = opts.top_p
+            search.setdefault("do_sample", True)
+        if opts.seed is not None:
+            search["random_seed"] = opts.seed
+        return search
+
     def _generate(
         self,
         f: _Folder,
@@ -457,7 +564,7 @@ class OnnxGenAIBackend(Backend):
         prompt: str,
         opts: ChatOptions,
         stop: threading.Event,
-        put: Any,
+        put: Callable[[str, Any], bool],
         load_ns: int,
     ) -> ChatStats:
         import onnxruntime_genai as og
@@ -465,23 +572,7 @@ class OnnxGenAIBackend(Backend):
         total_start = time.perf_counter()
         with loaded.lock:  # one generation at a time per loaded model
             tokens = loaded.tokenizer.encode(prompt)
-            context = int(f.config.get("model", {}).get("context_length") or 2048)
-            if len(tokens) >= context:
-                raise BackendResponseError(
-                    f"the prompt is {len(tokens)} tokens, more than {f.name}'s context of {context}",
-                    backend=self.id,
-                )
-            max_length = context
-            if opts.max_tokens:
-                max_length = min(context, len(tokens) + opts.max_tokens)
-            search: dict[str, Any] = {"max_length": max_length}
-            if opts.temperature is not None:
-                search["temperature"] = opts.temperature
-                search["do_sample"] = opts.temperature > 0
-            if opts.top_p is not None:
-                search["top_p"] = opts.top_p
-            if opts.seed is not None:
-                search["random_seed"] = opts.seed
+            search = self._search_options(f, len(tokens), opts)
             params = og.GeneratorParams(loaded.model)
             params.set_search_options(**search)
             generator = og.Generator(loaded.model, params)
@@ -505,7 +596,7 @@ class OnnxGenAIBackend(Backend):
                     reason = "cancelled"
                     break
             else:
-                if len(tokens) + count >= max_length:
+                if len(tokens) + count >= search["max_length"]:
                     reason = "length"
             end = time.perf_counter()
             first = first_token_at or end
@@ -525,4 +616,5 @@ class OnnxGenAIBackend(Backend):
             return self.last_stats
 
     async def aclose(self) -> None:
+        """Drop every loaded model."""
         self._loaded.clear()
