@@ -1,0 +1,96 @@
+"""``slmdeck check``: compiler-style output and exit codes, on real files."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from tui.commands import check
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    parser = argparse.ArgumentParser(prog="slmdeck")
+    check.register(parser.add_subparsers())
+    args = parser.parse_args(["check", *argv])
+    code = args.func(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_clean_files_exit_zero_silently(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys,
+        str(GOLDEN / "modelfiles" / "mario.Modelfile"),
+        str(GOLDEN / "foundry" / "llama-3.2.inference_model.json"),
+    )
+    assert (code, out, err) == (0, "", "")
+
+
+def test_errors_print_path_line_col(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "Modelfile"
+    bad.write_text("FROM x\nPARAMETER temperature hot\nPARAMETER mirostat 1\n")
+    code, out, _err = run(capsys, str(bad))
+    assert code == 1
+    assert out.splitlines() == [
+        f"{bad}:2:23: error: invalid float value [hot]",
+        f"{bad}:3:11: warning: parameter mirostat is deprecated; Ollama ignores it",
+    ]
+
+
+def test_warnings_alone_pass(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    course = tmp_path / "inference_model.json"
+    course.write_text('{"Name": "x", "PromptTemplate": null, "Extra": 1}')
+    code, out, _err = run(capsys, str(course))
+    assert code == 0
+    assert out == f"{course}:1:39: warning: $.Extra: unknown key; the runtime ignores it\n"
+
+
+def test_json_error_position(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    f = tmp_path / "m.json"
+    f.write_text('{\n  "Name": "x",\n}\n')
+    code, out, _err = run(capsys, str(f))
+    assert code == 1
+    assert out.startswith(f"{f}:3:1: error: invalid JSON:")
+
+
+def test_kind_from_name_and_flag(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert check.kind_from_name("x/Modelfile") == "modelfile"
+    assert check.kind_from_name("qwen.Modelfile") == "modelfile"
+    assert check.kind_from_name("a.modelfile") == "modelfile"
+    assert check.kind_from_name("inference_model.json") == "inference-model"
+    assert check.kind_from_name("notes.txt") is None
+    f = tmp_path / "mario.txt"
+    f.write_text("FROM x\nSYSTEM hi\n")
+    code, _out, err = run(capsys, str(f))
+    assert code == 2 and "use --kind modelfile or --kind inference-model" in err
+    assert run(capsys, "--kind", "modelfile", str(f))[0] == 0
+    code, _out, err = run(capsys, "--kind", "yaml", str(f))
+    assert code == 2 and "unknown kind 'yaml'" in err
+
+
+def test_unreadable_files_exit_two(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "Modelfile"
+    bad.write_text("FROM x\nBOGUS\n")
+    code, out, err = run(capsys, str(tmp_path / "missing.Modelfile"), str(bad))
+    assert code == 2
+    assert err == f"{tmp_path / 'missing.Modelfile'}: no such file\n"
+    assert out.startswith(f"{bad}:2:1: error: unknown instruction 'BOGUS'")
+    code, _out, err = run(capsys, "--kind", "modelfile", str(tmp_path))
+    assert code == 2 and "is a directory" in err
+
+
+def test_non_utf8_json_is_an_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    f = tmp_path / "inference_model.json"
+    f.write_bytes(b'{"Name": "\xff"}')
+    code, out, _err = run(capsys, str(f))
+    assert code == 1 and out.startswith(f"{f}:1:11: error: not UTF-8 text")
+
+
+def test_utf16_modelfile(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    f = tmp_path / "Modelfile"
+    f.write_bytes("FROM x\nPARAMETER top_k 4\n".encode("utf-16"))
+    assert run(capsys, str(f)) == (0, "", "")
