@@ -1,4 +1,7 @@
-"""Snapshots of the app shell (backends screen) with every backend down, at 100x30 and 80x24."""
+"""Snapshots of the app shell (backends screen) with every backend down, at 100x30 and 80x24.
+
+The gauge strip is fed the recorded samples of tests/fixtures/monitor_samples.json, so the
+snapshot does not depend on this machine's load."""
 
 from __future__ import annotations
 
@@ -6,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import FIXTURES
 from tui.app import make_app
 from tui.config import Config
+from tui.monitor import Monitor, load_samples
 
 
 def shell_app():  # type: ignore[no-untyped-def]
@@ -18,11 +23,18 @@ def shell_app():  # type: ignore[no-untyped-def]
         probe_timeout=1.0,
         retry_interval=0,
     )
-    return make_app(cfg)
+    samples = load_samples(FIXTURES / "monitor_samples.json")
+    return make_app(cfg, monitor=Monitor.replay(samples, preload=True))
 
 
 async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    await pilot.app.controller.refresh_all()
+    app = pilot.app
+    await app.controller.refresh_all()
+    for _ in range(200):
+        if app.last_sample is not None:
+            break
+        await pilot.pause(0.02)
+    assert app.last_sample is not None
     await pilot.pause()
 
 

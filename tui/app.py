@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
+from textual.timer import Timer
+from textual.worker import Worker
 
 from tui import __version__
 from tui.config import Config, config_dir, load_config
 from tui.controller import Controller
 from tui.screens import SCREENS, load_screen
+from tui.screens.base import DeckScreen, MonitorSampled
+
+if TYPE_CHECKING:
+    from tui.monitor.monitor import Monitor
+    from tui.monitor.sample import Sample
 
 SCREEN_TITLES = {
     "backends": "Backends",
@@ -78,6 +86,10 @@ class SlmdeckApp(App[None]):
         self.start_screen = start_screen
         self.screen_options = screen_options or {}
         """Extra start-up arguments for the start screen (e.g. ``model`` for chat)."""
+        self.last_sample: Sample | None = None
+        """The latest resource sample (``None`` before the first)."""
+        self._sampler: Timer | None = None
+        self._sampling: Worker[None] | None = None
 
     def on_mount(self) -> None:
         from tui.theming import load_themes
@@ -104,9 +116,66 @@ class SlmdeckApp(App[None]):
     async def on_unmount(self) -> None:
         await self.controller.aclose()
 
+    def start_sampling(self) -> None:
+        """Sample resources every ``monitor_interval`` from now on; later calls do nothing.
+
+        Deck screens call it after their first paint. Each sample goes to the active deck screen
+        only, so a screen that is not shown costs nothing.
+        """
+        if self._sampler is None:
+            self._sampler = self.set_interval(self.config.monitor_interval, self._sample_tick)
+            self._sample_tick()  # the first figures now, not an interval later
+
+    def _sample_tick(self) -> None:
+        # One short worker per tick (never a forever-worker, which workers.wait_for_complete()
+        # would wait on); a tick that finds the last sample still being read is skipped.
+        if self._sampling is None or self._sampling.is_finished:
+            self._sampling = self.run_worker(
+                self._sample_once(), name="monitor", group="monitor", exit_on_error=False
+            )
+
+    async def _sample_once(self) -> None:
+        controller = self.controller
+        try:
+            # Creating the live monitor imports psutil, and a reading blocks on /proc and NVML:
+            # both run in a thread, off the event loop.
+            monitor = await asyncio.to_thread(lambda: controller.monitor)
+            sample = await asyncio.to_thread(monitor.sample)
+        except Exception as exc:  # the gauges are an extra: say why they stopped, keep the app
+            if self._sampler is not None:
+                self._sampler.stop()
+            self.notify(
+                f"The resource monitor stopped ({type(exc).__name__}: {exc}).",
+                title="Monitor",
+                severity="warning",
+                timeout=10,
+            )
+            return
+        self._deliver_sample(sample)
+
+    def _deliver_sample(self, sample: Sample) -> None:
+        self.last_sample = sample
+        for screen in reversed(self.screen_stack):
+            if isinstance(screen, DeckScreen):
+                screen.post_message(MonitorSampled(sample))
+                return
+
     def action_show_screen(self, name: str) -> None:
         if name in SCREENS:
             self.switch_mode(name)
+
+    def open_screen(self, name: str, **options: str) -> bool:
+        """Show screen ``name`` for ``options`` (``model``, ``backend``), e.g. from the Models screen.
+
+        The options replace :attr:`screen_options`; a screen reads them when it mounts and, if it
+        was shown before, when it resumes. Returns False, switching nothing, when no screen of that
+        name is registered (yet).
+        """
+        if name not in SCREENS:
+            return False
+        self.screen_options = dict(options)
+        self.switch_mode(name)
+        return True
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -134,12 +203,19 @@ def make_app(
     controller: Controller | None = None,
     start_screen: str = "backends",
     screen_options: dict[str, str] | None = None,
+    monitor: Monitor | None = None,
 ) -> SlmdeckApp:
-    """Build the app the same way for the CLI and the tests."""
+    """Build the app the same way for the CLI and the tests.
+
+    ``monitor`` replaces the live resource monitor of the controller built here (tests pass
+    ``Monitor.replay(...)`` for fixed figures); with ``controller``, give that one its monitor.
+    """
     config = config or load_config()
     if start_screen not in SCREENS:
         raise ValueError(
             f"unknown screen {start_screen!r}; choose one of: {', '.join(sorted(SCREENS))}"
         )
-    controller = controller or Controller.from_config(config)
+    if controller is not None and monitor is not None:
+        raise ValueError("pass the monitor to the Controller you give, not to make_app")
+    controller = controller or Controller.from_config(config, monitor=monitor)
     return SlmdeckApp(config, controller, start_screen=start_screen, screen_options=screen_options)

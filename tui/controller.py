@@ -28,10 +28,14 @@ from tui.backends.base import (
     ModelInfo,
     Progress,
     RunningModel,
+    Unsupported,
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tui.config import Config
+    from tui.monitor.monitor import Monitor
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +130,37 @@ def build_backends(config: Config) -> list[Backend]:
     return backends
 
 
+def monitor_disk_paths(config: Config) -> list[Path]:
+    """Model stores whose disks the monitor reports, one per file system.
+
+    The configured model dirs, Foundry Local's cache and Ollama's store (``OLLAMA_MODELS`` or
+    ``~/.ollama/models``); a path not created yet counts as its nearest existing parent.
+    """
+    import os
+    from pathlib import Path
+
+    candidates = [*config.model_dirs]
+    if config.foundry_cache is not None:
+        candidates.append(config.foundry_cache)
+    if config.ollama_enabled:
+        env = os.environ.get("OLLAMA_MODELS")
+        candidates.append(Path(env) if env else Path.home() / ".ollama" / "models")
+    seen: set[int] = set()
+    out: list[Path] = []
+    for path in candidates:
+        where = path.expanduser()
+        while not where.exists() and where != where.parent:
+            where = where.parent
+        try:
+            device = where.stat().st_dev
+        except OSError:
+            continue
+        if device not in seen:
+            seen.add(device)
+            out.append(path)
+    return out
+
+
 class Controller:
     """Owns backends and operations; every method is safe to call from the event loop."""
 
@@ -135,6 +170,9 @@ class Controller:
         *,
         probe_timeout: float = 2.0,
         retry_interval: float = 15.0,
+        monitor: Monitor | None = None,
+        monitor_interval: float = 1.0,
+        disk_paths: Sequence[Path] = (),
     ) -> None:
         self.backends: dict[str, Backend] = {b.id: b for b in backends}
         self.states: dict[str, BackendState] = {
@@ -149,14 +187,74 @@ class Controller:
         self._tasks: set[asyncio.Task[None]] = set()
         self._op_ids = itertools.count(1)
         self._started = False
+        self._monitor = monitor
+        self.monitor_interval = monitor_interval
+        self.disk_paths = tuple(disk_paths)
+        self.live_tokens_per_second: float | None = None
+        """Rate of the reply streaming now (set by the chat screen), ``None`` when none is."""
+        self.loaded_models: tuple[RunningModel, ...] | None = None
+        """What the backends held at the last :meth:`refresh_loaded_models` (``None``: not yet)."""
 
     @classmethod
-    def from_config(cls, config: Config) -> Controller:
+    def from_config(cls, config: Config, *, monitor: Monitor | None = None) -> Controller:
+        """Build the controller the settings describe (``monitor``: a replay, for tests)."""
         return cls(
             build_backends(config),
+            monitor=monitor,
             probe_timeout=config.probe_timeout,
             retry_interval=config.retry_interval,
+            monitor_interval=config.monitor_interval,
+            disk_paths=monitor_disk_paths(config),
         )
+
+    # ------------------------------------------------------------------ resources
+
+    @property
+    def monitor(self) -> Monitor:
+        """The resource monitor, created on first use (that first use imports psutil: keep it
+        off the event loop and after the first paint)."""
+        if self._monitor is None:
+            from tui.monitor.monitor import Monitor
+
+            self._monitor = Monitor(interval=self.monitor_interval, disk_paths=self.disk_paths)
+        return self._monitor
+
+    async def refresh_loaded_models(self) -> tuple[RunningModel, ...]:
+        """Ask every backend which models it holds; the monitor's later samples carry them."""
+        models = tuple(await self.running_models())
+        self.loaded_models = models
+        if self._monitor is not None:
+            self._monitor.set_loaded_models(models)
+        return models
+
+    async def unload(self, backend_id: str, name: str) -> None:
+        """Free a loaded model's memory now, then re-read what is loaded.
+
+        Raises:
+            BackendError: The backend cannot unload models or refused (the message says why).
+        """
+        await self.backend(backend_id).unload(name)
+        await self.refresh_loaded_models()
+
+    async def add_model_dir(self, backend_id: str, path: Path) -> BackendState:
+        """Make a folder-scanning backend (ONNX GenAI) look in ``path`` too, then re-read it.
+
+        Saving the folder in the settings is the caller's part; this changes the running backend.
+
+        Raises:
+            Unsupported: The backend does not read models from folders.
+        """
+        backend = self.backend(backend_id)
+        dirs = getattr(backend, "model_dirs", None)
+        roots = getattr(backend, "roots", None)
+        if not isinstance(dirs, list) or not isinstance(roots, list):
+            raise Unsupported(f"{backend_id} does not read models from folders", backend=backend_id)
+        if path not in dirs:
+            dirs.append(path)
+            roots.append(path)
+            backend.location = ", ".join(map(str, roots))
+            self.states[backend_id] = replace(self.states[backend_id], location=backend.location)
+        return await self.refresh(backend_id)
 
     # ------------------------------------------------------------------ events
 
@@ -335,11 +433,13 @@ class Controller:
     # ------------------------------------------------------------------ shutdown
 
     async def aclose(self) -> None:
-        """Cancel background work and close every backend."""
+        """Cancel background work, close every backend and release the monitor (NVML)."""
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._monitor is not None:
+            self._monitor.close()
         for backend in self.backends.values():
             try:
                 await backend.aclose()

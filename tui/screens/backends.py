@@ -16,6 +16,7 @@ from tui.controller import BackendChanged, BackendState, BackendStatus
 from tui.core.sanitize import sanitize
 from tui.messages import ControllerEvent
 from tui.screens.base import DeckScreen
+from tui.widgets.gauge_strip import GaugeStrip
 
 _STATUS_LOOK = {
     BackendStatus.UP: ("● up", "bold green"),
@@ -45,6 +46,7 @@ class BackendsScreen(DeckScreen):
             yield Static("Backends", classes="section-title")
             yield DataTable(id="backends-table", cursor_type="row", zebra_stripes=True)
             yield Static(id="backend-detail", markup=False)
+        yield GaugeStrip()
         yield Footer()
 
     def on_mount(self) -> None:

@@ -1,4 +1,4 @@
-"""Base class of slmdeck's screens: typed access to the app and controller events."""
+"""Base class of slmdeck's screens: typed access to the app, controller events, resource samples."""
 
 from __future__ import annotations
 
@@ -6,17 +6,37 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from textual import events, on
+from textual.message import Message
 from textual.screen import Screen
 
 from tui.controller import Event
 from tui.messages import ControllerEvent
+from tui.widgets.gauge_strip import GaugeStrip
 
 if TYPE_CHECKING:
     from tui.app import SlmdeckApp
+    from tui.monitor.sample import Sample
+
+
+class MonitorSampled(Message):
+    """A new resource sample, posted by the app to the active deck screen.
+
+    A newer one replaces an older one still waiting in the queue, so a busy screen never works
+    through a backlog of stale samples.
+    """
+
+    def __init__(self, sample: Sample) -> None:
+        super().__init__()
+        self.sample = sample
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, MonitorSampled)
 
 
 class DeckScreen(Screen[None]):
-    """A screen that receives controller events as :class:`ControllerEvent` messages while mounted."""
+    """A screen that receives controller events as :class:`ControllerEvent` messages while mounted,
+    and resource samples as :class:`MonitorSampled` while it is the active one (which keeps its
+    :class:`~tui.widgets.gauge_strip.GaugeStrip` current)."""
 
     _unsubscribe: Callable[[], None] | None = None
 
@@ -31,6 +51,20 @@ class DeckScreen(Screen[None]):
     @on(events.Mount)
     def _subscribe(self) -> None:
         self._unsubscribe = self.deck.controller.subscribe(self._forward)
+        # Sampling begins once a deck screen has painted, never before the first frame.
+        self.call_after_refresh(self.deck.start_sampling)
+
+    @on(events.ScreenResume)
+    def _catch_up(self) -> None:
+        # Samples go to the active screen only: one coming back shows the latest at once.
+        if self.deck.last_sample is not None:
+            self.post_message(MonitorSampled(self.deck.last_sample))
+
+    @on(MonitorSampled)
+    def _update_strip(self, message: MonitorSampled) -> None:
+        rate = self.deck.controller.live_tokens_per_second
+        for strip in self.query(GaugeStrip):
+            strip.show(message.sample, rate)
 
     @on(events.Unmount)
     def _unsubscribe_all(self) -> None:
