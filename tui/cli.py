@@ -18,7 +18,7 @@ from typing import Any
 from tui import __version__
 
 # Headless subcommand modules (tui.commands.<name>), each with register(subparsers).
-COMMAND_MODULES: tuple[str, ...] = ("fit", "top")
+COMMAND_MODULES: tuple[str, ...] = ("check", "fit", "top")
 
 
 def _human_size(n: int) -> str:

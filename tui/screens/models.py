@@ -1,0 +1,716 @@
+"""The Models screen: every installed model across backends, with actions by key.
+
+Filter as you type (``/``), sort by any column (``s``, or click a header), details of the highlighted
+model from the backend's ``show``. Actions appear in the footer only when the model's backend can do
+them (its capabilities): pull, delete, copy, rename, unload, edit, variants, chat; importing a local
+GGUF file into Ollama and registering a local ONNX GenAI folder work with no network at all.
+
+Long operations (pull, import, folder copy) run in the controller, so they go on while another screen
+is shown; Escape cancels the latest one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.widgets import Footer, Header, Input, Static
+
+from tui.backends.base import BackendError, Capability, ModelDetails, Progress
+from tui.controller import (
+    BackendStatus,
+    ModelsChanged,
+    Operation,
+    OperationState,
+    OperationUpdated,
+)
+from tui.core.sanitize import sanitize
+from tui.messages import ControllerEvent
+from tui.screens.base import DeckScreen
+from tui.widgets.confirm import ChoiceDialog, ConfirmDialog
+from tui.widgets.gauge_strip import GaugeStrip
+from tui.widgets.model_details import ModelDetailsPane
+from tui.widgets.model_table import COLUMNS, ModelRow, ModelTable, build_rows
+from tui.widgets.progress import OperationsPanel
+from tui.widgets.prompt import PromptDialog
+
+_NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
+LOADED_REFRESH = 15.0
+"""Seconds between re-reads of what the backends hold in memory while the screen is shown."""
+
+
+def model_name_problem(name: str) -> str | None:
+    """A sentence saying why ``name`` cannot be a model name, or None."""
+    if not _NAME_OK.match(name):
+        return (
+            "A model name starts with a letter or digit and holds only letters, digits "
+            "and . _ - : /"
+        )
+    return None
+
+
+def name_from_file(path: Path) -> str:
+    """A model name for an imported GGUF file: its stem, lower-case, with safe characters."""
+    stem = re.sub(r"[^a-z0-9_.-]+", "-", path.stem.lower()).strip("-.") or "imported"
+    return stem
+
+
+def gguf_path_problem(text: str) -> str | None:
+    """Why ``text`` is not a GGUF file that can be imported, or None."""
+    path = Path(text).expanduser()
+    if not path.exists():
+        return f"{path} does not exist."
+    if not path.is_file():
+        return f"{path} is a folder; give the .gguf file inside it."
+    try:
+        with path.open("rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        return f"{path} cannot be read ({exc.strerror or exc})."
+    if magic != b"GGUF":
+        return f"{path} is not a GGUF file (it does not start with the GGUF signature)."
+    return None
+
+
+def onnx_folder_problem(text: str) -> str | None:
+    """Why ``text`` is not an ONNX Runtime GenAI model folder, or None."""
+    from tui.core.gguf_info import ModelFolderError, read_genai_folder
+
+    path = Path(text).expanduser()
+    if not path.exists():
+        return f"{path} does not exist."
+    if not path.is_dir():
+        return f"{path} is a file; give the folder that holds genai_config.json."
+    try:
+        read_genai_folder(path)
+    except ModelFolderError as exc:
+        return f"{exc}."
+    return None
+
+
+async def copy_folder(source: Path, target: Path) -> AsyncIterator[Progress]:
+    """Copy a model folder to ``target`` with byte progress; nothing is left half-written.
+
+    Files go to a hidden sibling first, renamed into place only when all are copied; a failure or
+    cancellation removes the partial copy.
+
+    Raises:
+        InvalidInput: ``target`` exists already.
+    """
+    from tui.backends.base import InvalidInput
+
+    def plan() -> tuple[list[tuple[Path, int]], bool]:
+        found = [(p, p.stat().st_size) for p in sorted(source.rglob("*")) if p.is_file()]
+        return found, target.exists()
+
+    files, exists = await asyncio.to_thread(plan)
+    if exists:
+        raise InvalidInput(f"{target} exists already; remove it or register it in place")
+    total = sum(size for _, size in files) or 1
+    tmp = target.with_name(f".{target.name}.partial")
+    await asyncio.to_thread(shutil.rmtree, tmp, True)
+    done = 0
+    try:
+        for file, size in files:
+            dest = tmp / file.relative_to(source)
+            await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(shutil.copy2, file, dest)
+            done += size
+            yield Progress(f"copying {file.name}", completed=done, total=total)
+        await asyncio.to_thread(os.replace, tmp, target)
+    except BaseException:
+        await asyncio.to_thread(shutil.rmtree, tmp, True)
+        raise
+
+
+class ModelsScreen(DeckScreen):
+    """All models across backends; actions by key, shown when the backend allows them."""
+
+    CSS_PATH = "models.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter", id="models.filter", tooltip="Filter as you type"),
+        Binding("s", "sort", "Sort", id="models.sort", tooltip="Sort by the next column"),
+        Binding("S", "reverse", "Reverse", show=False, id="models.reverse"),
+        Binding(
+            "enter", "chat", "Chat", id="models.chat", tooltip="Chat with this model", priority=True
+        ),
+        Binding("p", "pull", "Pull", id="models.pull", tooltip="Download a model"),
+        Binding("d", "delete", "Delete", id="models.delete", tooltip="Delete this model"),
+        Binding("c", "copy", "Copy", id="models.copy", tooltip="Copy under a new name"),
+        Binding("m", "rename", "Rename", show=False, id="models.rename"),
+        Binding("u", "unload", "Unload", id="models.unload", tooltip="Free its memory now"),
+        Binding("e", "edit", "Edit", id="models.edit", tooltip="Open in the editor"),
+        Binding("v", "variants", "Variants", id="models.variants", tooltip="Quantization picker"),
+        Binding("i", "import_gguf", "Import", id="models.import", tooltip="Import a .gguf file"),
+        Binding("a", "add_folder", "Add folder", id="models.add_folder"),
+        Binding("escape", "cancel", "Cancel", id="models.cancel"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._details: dict[str, ModelDetails] = {}
+        self._audit: Any = None
+        self._audit_lock = threading.Lock()
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="models-body"):
+            yield Static("", id="models-title", markup=False)
+            yield Input(
+                placeholder="filter: words in name, backend, family, quant", id="models-filter"
+            )
+            yield ModelTable(id="models-table")
+            yield ModelDetailsPane(id="models-details")
+            yield OperationsPanel(id="models-ops")
+        yield GaugeStrip()
+        yield Footer()
+
+    @property
+    def table(self) -> ModelTable:
+        return self.query_one(ModelTable)
+
+    @property
+    def panel(self) -> OperationsPanel:
+        return self.query_one(OperationsPanel)
+
+    def on_mount(self) -> None:
+        self.query_one("#models-filter", Input).display = False
+        self.reload()
+        for op in self.deck.controller.operations.values():
+            self.panel.track(op)
+        self.table.focus()
+        self._read_loaded()
+        self.set_interval(LOADED_REFRESH, self._read_loaded)
+
+    # ------------------------------------------------------------------ data
+
+    def reload(self) -> None:
+        """Rebuild the rows from the controller's models and loaded models."""
+        controller = self.deck.controller
+        self.table.set_rows(build_rows(controller.all_models(), controller.loaded_models))
+        self._update_title()
+        self._show_details()
+        self.refresh_bindings()
+
+    def _update_title(self) -> None:
+        table = self.table
+        total, shown = len(table.rows_all), len(table.shown)
+        controller = self.deck.controller
+        text = Text("Models", style="bold")
+        text.append(f"  {shown} of {total}" if table.query_text else f"  {total}", style="dim")
+        title = dict(COLUMNS)[table.sort_column]
+        text.append(
+            f" · sorted by {title.lower()}{' ↓' if table.sort_reverse else ''}", style="dim"
+        )
+        if table.query_text:
+            text.append(f" · filter: {table.query_text}", style="dim")
+        down = [s.id for s in controller.states.values() if s.status is BackendStatus.DOWN]
+        probing = [s.id for s in controller.states.values() if s.status is BackendStatus.PROBING]
+        if probing:
+            text.append(f" · probing {', '.join(probing)}…", style="yellow")
+        if down:
+            text.append(f" · down: {', '.join(down)} (see Backends, key 1)", style="red")
+        self.query_one("#models-title", Static).update(text)
+
+    @work(group="models-ps", exclusive=True, exit_on_error=False)
+    async def _read_loaded(self) -> None:
+        try:
+            await self.deck.controller.refresh_loaded_models()
+        except BackendError:
+            return
+        if self.is_attached:
+            self.reload()
+
+    @on(ControllerEvent)
+    def _controller_event(self, message: ControllerEvent) -> None:
+        event = message.event
+        if isinstance(event, ModelsChanged):
+            self._details = {
+                k: v for k, v in self._details.items() if not k.startswith(f"{event.backend_id}\t")
+            }
+            self.reload()
+            self._read_loaded()
+        elif isinstance(event, OperationUpdated):
+            self.panel.track(event.operation)
+            if event.operation.state is not OperationState.RUNNING:
+                self._finished(event.operation)
+            self.refresh_bindings()
+        else:
+            self._update_title()
+            self.refresh_bindings()
+
+    def _finished(self, op: Operation) -> None:
+        outcome = op.state.value
+        self._record(op.backend_id, op.kind, op.title.partition(" ")[2], outcome, op.error)
+        if op.state is OperationState.FAILED:
+            self.notify(
+                f"{op.title} failed: {op.error}", title="Models", severity="error", timeout=10
+            )
+        elif op.state is OperationState.CANCELLED:
+            self.notify(f"{op.title} cancelled; run it again to resume.", title="Models")
+        elif op.state is OperationState.DONE:
+            self.notify(f"{op.title}: done.", title="Models", timeout=4)
+
+    # ------------------------------------------------------------------ details
+
+    @on(ModelTable.RowHighlighted)
+    def _highlighted(self) -> None:
+        self._show_details()
+        self.refresh_bindings()
+
+    def _show_details(self) -> None:
+        row = self.table.current
+        pane = self.query_one(ModelDetailsPane)
+        if row is None:
+            if self.table.rows_all:
+                pane.show_text("No model matches the filter.")
+            else:
+                pane.show_text(self._empty_reason())
+            return
+        cached = self._details.get(row.key)
+        if cached is not None:
+            pane.show_details(cached, row.loaded)
+            return
+        pane.show_text(Text(f"{sanitize(row.info.name)}  {row.info.backend}\nReading details…"))
+        self._fetch_details(row)
+
+    def _empty_reason(self) -> str:
+        controller = self.deck.controller
+        if any(s.status is BackendStatus.PROBING for s in controller.states.values()):
+            return "Looking for backends…"
+        lines = ["No models installed."]
+        for s in controller.states.values():
+            if s.status is BackendStatus.DOWN:
+                lines.append(f"{s.id}: {sanitize(s.detail)}")
+        lines.append("Pull one with p, import a .gguf file with i, or add an ONNX folder with a.")
+        return "\n".join(lines)
+
+    @work(group="models-details", exclusive=True, exit_on_error=False)
+    async def _fetch_details(self, row: ModelRow) -> None:
+        # A short pause coalesces a fast scroll through the table into one request.
+        await asyncio.sleep(0.08)
+        backend = self.deck.controller.backend(row.info.backend)
+        pane = self.query_one(ModelDetailsPane)
+        if not backend.supports(Capability.SHOW):
+            pane.show_details(ModelDetails(info=row.info), row.loaded)
+            return
+        try:
+            details = await backend.show(row.info.name)
+        except BackendError as exc:
+            pane.show_text(f"{sanitize(row.info.name)}: {exc}")
+            return
+        self._details[row.key] = details
+        current = self.table.current
+        if current is not None and current.key == row.key:
+            pane.show_details(details, current.loaded)
+
+    # ------------------------------------------------------------------ filter and sort
+
+    def action_filter(self) -> None:
+        box = self.query_one("#models-filter", Input)
+        box.display = True
+        # At once, not on the next idle: keys typed right after / (a paste, a fast typist) must
+        # land in the box, not reach the app's bindings (q quits).
+        self.set_focus(box)
+
+    @on(Input.Changed, "#models-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.table.set_filter(event.value)
+        self._update_title()
+        self._show_details()
+        self.refresh_bindings()
+
+    @on(Input.Submitted, "#models-filter")
+    def _filter_done(self) -> None:
+        self.table.focus()
+
+    def _close_filter(self) -> None:
+        box = self.query_one("#models-filter", Input)
+        if box.value:
+            box.value = ""
+        box.display = False
+        self.table.focus()
+
+    def action_sort(self) -> None:
+        keys = [k for k, _ in COLUMNS]
+        nxt = keys[(keys.index(self.table.sort_column) + 1) % len(keys)]
+        self.table.sort_by(nxt, reverse=False)
+        self._update_title()
+
+    def action_reverse(self) -> None:
+        self.table.sort_by(self.table.sort_column, reverse=not self.table.sort_reverse)
+        self._update_title()
+
+    @on(ModelTable.Sorted)
+    def _sorted(self) -> None:
+        self._update_title()
+
+    # ------------------------------------------------------------------ which actions show
+
+    def _caps(self, row: ModelRow | None) -> frozenset[Capability]:
+        if row is None:
+            return frozenset()
+        backend = self.deck.controller.backends.get(row.info.backend)
+        return backend.capabilities if backend is not None else frozenset()
+
+    def _up_backends(self, capability: Capability) -> list[str]:
+        controller = self.deck.controller
+        return [
+            b.id
+            for b in controller.backends.values()
+            if b.supports(capability) and controller.states[b.id].status is BackendStatus.UP
+        ]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.is_mounted:
+            return True
+        row = self.table.current if self.query(ModelTable) else None
+        caps = self._caps(row)
+        if action == "chat":
+            # Enter belongs to the filter box and to dialogs while they have the focus.
+            return Capability.CHAT in caps and self.focused is self.table
+        if action == "delete":
+            return Capability.DELETE in caps
+        if action == "copy":
+            return Capability.COPY in caps
+        if action == "rename":
+            return {Capability.COPY, Capability.DELETE} <= caps
+        if action == "unload":
+            return Capability.UNLOAD in caps and row is not None and row.loaded is not None
+        if action in ("edit", "variants"):
+            return row is not None
+        if action == "pull":
+            return bool(self._up_backends(Capability.PULL))
+        if action == "import_gguf":
+            return bool(self._up_backends(Capability.IMPORT))
+        if action == "add_folder":
+            return any(b.kind == "onnx" for b in self.deck.controller.backends.values())
+        if action == "cancel":
+            box = self.query_one("#models-filter", Input)
+            return bool(self.panel.running()) or bool(box.display)
+        return True
+
+    # ------------------------------------------------------------------ actions
+
+    def action_cancel(self) -> None:
+        box = self.query_one("#models-filter", Input)
+        if box.display and (box.has_focus or not self.panel.running()):
+            self._close_filter()
+            return
+        running = self.panel.running()
+        if running:
+            op = running[-1]
+            self.deck.controller.cancel_operation(op.id)
+
+    def action_chat(self) -> None:
+        row = self.table.current
+        if row is not None and Capability.CHAT in self._caps(row):
+            self._open("chat", row)
+
+    @on(ModelTable.RowSelected)
+    def _selected(self) -> None:
+        self.action_chat()
+
+    def on_resize(self) -> None:
+        self.table.fit_columns(self.app.size.width)
+        self.query_one(ModelDetailsPane).styles.height = 9 if self.app.size.height >= 28 else 7
+
+    def action_edit(self) -> None:
+        if (row := self.table.current) is not None:
+            self._open("editor", row)
+
+    def action_variants(self) -> None:
+        if (row := self.table.current) is not None:
+            self._open("variants", row)
+
+    def _open(self, screen: str, row: ModelRow) -> None:
+        if not self.deck.open_screen(screen, model=row.info.name, backend=row.info.backend):
+            self.notify(
+                f"The {screen} screen is not available in this build.",
+                title="Models",
+                severity="warning",
+            )
+
+    def action_pull(self) -> None:
+        targets = self._up_backends(Capability.PULL)
+        if not targets:
+            return
+        row = self.table.current
+        backend_id = (
+            row.info.backend if row is not None and row.info.backend in targets else targets[0]
+        )
+        value = row.info.name if row is not None and row.info.backend == backend_id else ""
+
+        def done(name: str | None) -> None:
+            if name:
+                self.start_pull(backend_id, name)
+
+        self.app.push_screen(
+            PromptDialog(
+                f"Pull a model into {backend_id}",
+                value=value,
+                help="A name such as qwen2.5:0.5b; a pull that stopped resumes where it was.",
+                validate=model_name_problem,
+            ),
+            done,
+        )
+
+    def start_pull(self, backend_id: str, name: str) -> Operation:
+        """Start pulling ``name`` into ``backend_id`` as a controller operation."""
+        backend = self.deck.controller.backend(backend_id)
+        return self.deck.controller.run_operation(
+            "pull", f"pull {name}", backend_id, lambda: backend.pull(name)
+        )
+
+    def action_delete(self) -> None:
+        row = self.table.current
+        if row is None or Capability.DELETE not in self._caps(row):
+            return
+        info = row.info
+
+        def done(yes: bool | None) -> None:
+            if yes:
+                self._delete(info.backend, info.name)
+
+        self.app.push_screen(
+            ConfirmDialog(
+                "Delete model",
+                f"Delete {sanitize(info.name)} from {info.backend}? Its files are removed "
+                "(layers shared with other models are kept).",
+                confirm_label="Delete",
+            ),
+            done,
+        )
+
+    @work(group="models-change", exit_on_error=False)
+    async def _delete(self, backend_id: str, name: str) -> None:
+        controller = self.deck.controller
+        try:
+            await controller.backend(backend_id).delete(name)
+        except BackendError as exc:
+            self._record(backend_id, "delete", name, "failed", str(exc))
+            self.notify(f"Could not delete {name}: {exc}", title="Models", severity="error")
+            return
+        self._record(backend_id, "delete", name, "done")
+        self.notify(f"Deleted {name}.", title="Models", timeout=4)
+        await controller.refresh(backend_id)
+
+    def action_copy(self) -> None:
+        self._ask_copy(rename=False)
+
+    def action_rename(self) -> None:
+        self._ask_copy(rename=True)
+
+    def _ask_copy(self, *, rename: bool) -> None:
+        row = self.table.current
+        if row is None:
+            return
+        info = row.info
+
+        def done(target: str | None) -> None:
+            if target and target != info.name:
+                self._copy(info.backend, info.name, target, rename)
+
+        verb = "Rename" if rename else "Copy"
+        self.app.push_screen(
+            PromptDialog(
+                f"{verb} {sanitize(info.name)}",
+                value=info.name,
+                help="The new name (a copy shares the model's files, so it takes no space).",
+                validate=model_name_problem,
+            ),
+            done,
+        )
+
+    @work(group="models-change", exit_on_error=False)
+    async def _copy(self, backend_id: str, source: str, target: str, rename: bool) -> None:
+        controller = self.deck.controller
+        backend = controller.backend(backend_id)
+        try:
+            await backend.copy(source, target)
+            if rename:
+                await backend.delete(source)
+        except BackendError as exc:
+            verb = "rename" if rename else "copy"
+            self._record(backend_id, verb, f"{source} -> {target}", "failed", str(exc))
+            self.notify(f"Could not {verb} {source}: {exc}", title="Models", severity="error")
+            return
+        self._record(backend_id, "rename" if rename else "copy", f"{source} -> {target}", "done")
+        self.notify(f"{'Renamed' if rename else 'Copied'} {source} to {target}.", timeout=4)
+        await controller.refresh(backend_id)
+
+    @work(group="models-change", exit_on_error=False)
+    async def action_unload(self) -> None:
+        row = self.table.current
+        if row is None or row.loaded is None:
+            return
+        try:
+            await self.deck.controller.unload(row.info.backend, row.info.name)
+        except BackendError as exc:
+            self.notify(f"Could not unload {row.info.name}: {exc}", severity="error")
+            return
+        self.notify(f"Unloaded {row.info.name}.", timeout=4)
+        self.reload()
+
+    # ------------------------------------------------------------------ air-gapped import
+
+    def action_import_gguf(self) -> None:
+        targets = self._up_backends(Capability.IMPORT)
+        if not targets:
+            return
+        backend_id = targets[0]
+
+        def got_path(text: str | None) -> None:
+            if not text:
+                return
+            path = Path(text).expanduser().absolute()
+
+            def got_name(name: str | None) -> None:
+                if name:
+                    self.start_import(backend_id, path, name)
+
+            self.app.push_screen(
+                PromptDialog(
+                    f"Name for {path.name} in {backend_id}",
+                    value=name_from_file(path),
+                    validate=model_name_problem,
+                ),
+                got_name,
+            )
+
+        self.app.push_screen(
+            PromptDialog(
+                f"Import a GGUF file into {backend_id}",
+                help="Path of a .gguf file on this machine; no network is used.",
+                placeholder="/path/to/model.gguf",
+                validate=gguf_path_problem,
+            ),
+            got_path,
+        )
+
+    def start_import(self, backend_id: str, path: Path, name: str) -> Operation:
+        """Import ``path`` as model ``name`` (hash, upload the blob, create) as an operation."""
+        backend = self.deck.controller.backend(backend_id)
+        return self.deck.controller.run_operation(
+            "import", f"import {name}", backend_id, lambda: backend.import_gguf(path, name)
+        )
+
+    def action_add_folder(self) -> None:
+        onnx = [b.id for b in self.deck.controller.backends.values() if b.kind == "onnx"]
+        if not onnx:
+            return
+        backend_id = onnx[0]
+
+        def got_path(text: str | None) -> None:
+            if not text:
+                return
+            path = Path(text).expanduser().absolute()
+
+            def got_choice(choice: str | None) -> None:
+                if choice == "r":
+                    self._register(backend_id, path)
+                elif choice == "c":
+                    self.start_folder_copy(backend_id, path)
+
+            self.app.push_screen(
+                ChoiceDialog(
+                    f"Add {path.name}",
+                    "Use the folder where it is (it stays yours; moving it breaks the entry), "
+                    "or copy it into slmdeck's data folder?",
+                    [("r", "Use in place"), ("c", "Copy")],
+                ),
+                got_choice,
+            )
+
+        self.app.push_screen(
+            PromptDialog(
+                "Add an ONNX Runtime GenAI model folder",
+                help="The folder that holds genai_config.json and the .onnx files.",
+                placeholder="/path/to/model-folder",
+                validate=onnx_folder_problem,
+            ),
+            got_path,
+        )
+
+    @work(group="models-change", exit_on_error=False)
+    async def _register(self, backend_id: str, folder: Path) -> None:
+        """Add ``folder`` to the model dirs, save the settings and re-read the backend."""
+        from tui.config import save_config
+
+        config = self.deck.config
+        if folder not in config.model_dirs:
+            config.model_dirs.append(folder)
+            try:
+                await asyncio.to_thread(save_config, config)
+            except OSError as exc:
+                self.notify(
+                    f"{folder} is used for now, but the settings could not be saved ({exc}).",
+                    severity="warning",
+                )
+        try:
+            state = await self.deck.controller.add_model_dir(backend_id, folder)
+        except BackendError as exc:
+            self.notify(f"Could not add {folder}: {exc}", severity="error")
+            return
+        self._record(backend_id, "register", str(folder), "done")
+        if state.status is BackendStatus.UP:
+            self.notify(f"Added {folder}.", title="Models", timeout=4)
+        else:
+            self.notify(
+                f"Added {folder}, but {backend_id} is down: {state.detail}", severity="warning"
+            )
+
+    def start_folder_copy(self, backend_id: str, folder: Path) -> Operation:
+        """Copy ``folder`` into ``<data dir>/models`` and register that managed folder."""
+        from tui.config import data_dir
+
+        managed = data_dir() / "models"
+        target = managed / folder.name
+
+        async def steps() -> AsyncIterator[Progress]:
+            await asyncio.to_thread(managed.mkdir, parents=True, exist_ok=True)
+            async for step in copy_folder(folder, target):
+                yield step
+            self._register(backend_id, managed)
+
+        return self.deck.controller.run_operation(
+            "import", f"copy {folder.name}", backend_id, steps, refresh_after=False
+        )
+
+    # ------------------------------------------------------------------ audit
+
+    def _record(
+        self, backend: str, operation: str, target: str, outcome: str, detail: str = ""
+    ) -> None:
+        self._write_audit(backend, operation, target, outcome, detail)
+
+    @work(group="models-audit", exit_on_error=False, thread=True)
+    def _write_audit(
+        self, backend: str, operation: str, target: str, outcome: str, detail: str
+    ) -> None:
+        from tui.config import data_dir
+        from tui.store.db import Database, StoreError
+        from tui.store.drafts import AuditLog
+
+        try:
+            with self._audit_lock:  # two operations may end together; open the log once
+                if self._audit is None:
+                    self._audit = AuditLog(Database.in_dir(data_dir()))
+            self._audit.record(backend, operation, target, outcome, detail)
+        except StoreError:
+            pass  # the audit log is a record, not a gate: the operation itself already happened
+
+    def on_unmount(self) -> None:
+        if self._audit is not None:
+            self._audit.db.close()

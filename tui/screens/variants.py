@@ -1,0 +1,710 @@
+"""The Variants screen: the quantization picker for one model family.
+
+Every variant (Ollama tags such as ``q4_K_M``/``q8_0``/``fp16``; ONNX int4/int8/fp16/fp32) with bits
+per weight, file size, memory needed at the chosen context (weights + KV cache of the chosen type +
+runtime overhead), fit against live free VRAM and RAM drawn as a bar, the decode speed ceiling from
+memory bandwidth, and whether it is installed. The best-quality variant that fits is pre-selected;
+``-``/``+`` change the context and ``k`` the KV-cache type, and everything is recomputed at once.
+
+Dimensions come from the real thing whenever it is at hand (a GGUF header, Ollama's ``/api/show``,
+an ONNX folder's ``genai_config.json``); the offline catalog fills in only what is not installed.
+Free memory comes from the controller's monitor, the same source as the gauges, and is re-read on
+every sample.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.widgets import DataTable, Footer, Header, Static
+
+from tui.backends.base import BackendError, Capability, ModelInfo
+from tui.controller import ModelsChanged, OperationState, OperationUpdated
+from tui.core.quant import (
+    DEFAULT_OVERHEAD,
+    FIT_THRESHOLDS_TEXT,
+    KV_BYTES_PER_ELEMENT,
+    ONNX_PRECISIONS,
+    ArchDims,
+    FitLevel,
+    Placement,
+    Variant,
+    VariantFit,
+    bits_per_weight,
+    normalize_quant,
+    rank_variants,
+)
+from tui.core.sanitize import sanitize
+from tui.messages import ControllerEvent
+from tui.monitor.fmt import format_bytes
+from tui.screens.base import DeckScreen, MonitorSampled
+from tui.widgets.gauge_strip import GaugeStrip
+from tui.widgets.gauges import bar
+from tui.widgets.model_table import short_bytes
+from tui.widgets.progress import OperationsPanel
+from tui.widgets.prompt import PromptDialog
+
+if TYPE_CHECKING:
+    from tui.commands.fit import ResolvedModel
+    from tui.controller import Controller
+
+DEFAULT_CTX = 4096
+"""Ollama's default ``num_ctx``."""
+MIN_CTX = 512
+MAX_CTX = 1 << 20
+KV_TYPES = tuple(KV_BYTES_PER_ELEMENT)
+
+_FIT_LOOK = {
+    FitLevel.PERFECT: ("Perfect", "bold green"),
+    FitLevel.GOOD: ("Good", "green"),
+    FitLevel.MARGINAL: ("Marginal", "yellow"),
+    FitLevel.TOO_TIGHT: ("Too tight", "bold red"),
+}
+_WHERE = {
+    Placement.GPU: "GPU",
+    Placement.CPU: "CPU",
+    Placement.OFFLOAD: "GPU+CPU",
+    Placement.NONE: "–",
+}
+
+
+# ------------------------------------------------------------------------------- resolution
+
+
+def _fill_gaps(real: ArchDims, catalog: ArchDims) -> ArchDims:
+    """``real`` with its zero fields (an /api/show without vocab size, say) taken from the catalog."""
+    gaps = {
+        name: getattr(catalog, name)
+        for name in ("vocab_size", "n_params", "context_length", "head_dim_k", "head_dim_v")
+        if not getattr(real, name) and getattr(catalog, name)
+    }
+    return replace(real, **gaps) if gaps else real
+
+
+def _installed_variant(info: ModelInfo, n_params: int) -> Variant:
+    quant = normalize_quant(info.quantization) if info.quantization else "?"
+    bpw = info.size * 8 / n_params if n_params and info.size else 0.0
+    return Variant(info.name, quant, bpw, info.size, installed=True)
+
+
+def _ollama_resolved(
+    info: ModelInfo,
+    dims: ArchDims,
+    installed: list[ModelInfo],
+    catalog_entry: object | None,
+) -> ResolvedModel:
+    """Variants of an installed Ollama model: the catalog's tags (installed ones with their real
+    size) or, for a model the catalog does not know, the installed model alone."""
+    from tui.commands.fit import ResolvedModel
+    from tui.core.catalog import CatalogEntry
+
+    notes = [f"dimensions from {info.backend}'s /api/show"]
+    if not isinstance(catalog_entry, CatalogEntry):
+        notes.append("not in the offline catalog: only the installed variant is known")
+        return ResolvedModel(
+            info.name, "ollama", dims, (_installed_variant(info, dims.n_params),), tuple(notes)
+        )
+    dims = _fill_gaps(dims, catalog_entry.dims)
+    entry = catalog_entry.with_installed([m.name for m in installed])
+    aliases = dict(entry.aliases or {})
+    tags = {v.tag for v in entry.variants}
+    exact: dict[str, int] = {}
+    for m in installed:
+        target = aliases.get(m.name) or aliases.get(m.name.removesuffix(":latest")) or m.name
+        if target not in tags and m is info and m.quantization:
+            # An alias the catalog does not list (``llama3.2:latest``): match it by quantization.
+            quant = normalize_quant(m.quantization)
+            target = next((v.tag for v in entry.variants if v.quant == quant), target)
+        if target in tags and m.size:
+            exact[target] = m.size
+    variants = tuple(
+        replace(v, file_size=exact[v.tag], size_estimated=False, installed=True)
+        if v.tag in exact
+        else v
+        for v in entry.variants
+    )
+    if any(v.size_estimated for v in variants):
+        notes.append("sizes marked ~ are parameters × bits per weight (offline catalog)")
+    return ResolvedModel(entry.name, "ollama", dims, variants, tuple(notes))
+
+
+def _onnx_resolved(info: ModelInfo, siblings: list[ModelInfo], n_params: int) -> ResolvedModel:
+    """Variants of an ONNX folder: every installed folder with the same architecture, plus the
+    precisions not installed (estimated from the parameter count). Blocking: run in a thread."""
+    from tui.commands.fit import ResolvedModel
+    from tui.core.gguf_info import ModelFolderError, read_genai_folder
+
+    if info.path is None:
+        raise ValueError(f"{info.name} has no folder on this machine")
+    main = read_genai_folder(info.path)
+    dims = replace(main.dims, n_params=n_params)
+    shape = (dims.n_layers, dims.n_embd, dims.n_heads, dims.n_kv_heads, dims.vocab_size)
+    variants: list[Variant] = []
+    seen: set[str] = set()
+    for m in [info, *siblings]:
+        if m.path is None or m.name in {v.tag for v in variants}:
+            continue
+        try:
+            other = main if m is info else read_genai_folder(m.path)
+        except ModelFolderError:
+            continue
+        d = other.dims
+        if (d.n_layers, d.n_embd, d.n_heads, d.n_kv_heads, d.vocab_size) != shape:
+            continue
+        precision = (m.quantization or "").lower()
+        bpw = other.weights_bytes * 8 / n_params if n_params else 0.0
+        variants.append(
+            Variant(m.name, precision or "onnx", bpw, other.weights_bytes, installed=True)
+        )
+        seen.add(precision)
+    notes = [f"dimensions from {Path(info.path).name}/genai_config.json"]
+    if n_params:
+        for precision in ONNX_PRECISIONS:
+            if precision not in seen:
+                bpw = bits_per_weight(precision)
+                size = round(n_params * bpw / 8)
+                variants.append(Variant(precision, precision, bpw, size, size_estimated=True))
+        notes.append("sizes marked ~ are estimated parameters × bits per weight")
+    notes.append(f"ONNX Runtime GenAI sizes its KV cache for search.max_length = {main.max_length}")
+    return ResolvedModel(info.name, "onnx", dims, tuple(variants), tuple(notes))
+
+
+async def resolve_model(controller: Controller, model: str, backend_id: str = "") -> ResolvedModel:
+    """Dimensions and variants of ``model`` for the picker.
+
+    A file or folder path is read directly; an installed model from its backend (``show`` or its
+    folder); anything else from the offline catalog, with installed Ollama tags marked.
+
+    Raises:
+        FitInputError: nothing knows the model.
+        BackendError: the backend failed to describe an installed model.
+    """
+    from tui.commands.fit import FitInputError, _default_catalog, resolve_dims
+    from tui.core.catalog import CatalogError
+    from tui.core.gguf_info import dims_from_ollama_model_info, parse_parameter_size
+
+    models = controller.all_models()
+    installed = [
+        m for m in models if m.name == model and (not backend_id or m.backend == backend_id)
+    ]
+    if not installed and ":" not in model:
+        installed = [
+            m
+            for m in models
+            if m.name == f"{model}:latest" and (not backend_id or m.backend == backend_id)
+        ]
+    if installed:
+        info = installed[0]
+        backend = controller.backend(info.backend)
+        same = [m for m in models if m.backend == info.backend and m is not info]
+        if info.path is not None:
+            n_params = parse_parameter_size(info.parameter_size)
+            if backend.supports(Capability.SHOW):
+                details = await backend.show(info.name)
+                n_params = int(details.extra.get("parameters_estimated") or n_params)
+            return await asyncio.to_thread(_onnx_resolved, info, same, n_params)
+        if backend.supports(Capability.SHOW):
+            details = await backend.show(info.name)
+            if details.model_info:
+                meta = {"family": info.family, "parameter_size": info.parameter_size}
+                dims = dims_from_ollama_model_info(details.model_info, meta)
+
+                base = info.name.partition(":")[0]
+                label = str(details.model_info.get("general.size_label") or "").lower()
+                candidates = [info.name, *([f"{base}:{label}"] if label else [])]
+
+                def catalog_entry() -> object | None:
+                    # ``llama3.2:latest`` is no catalog tag; its size label (3B) finds the entry.
+                    try:
+                        catalog = _default_catalog()
+                    except FitInputError:
+                        return None
+                    for name in candidates:
+                        try:
+                            return catalog.lookup(name)
+                        except CatalogError:
+                            continue
+                    return None
+
+                entry = await asyncio.to_thread(catalog_entry)
+                on_backend = [m for m in models if m.backend == info.backend]
+                return _ollama_resolved(info, dims, on_backend, entry)
+    tags = [m.name for m in models if m.path is None]
+    return await asyncio.to_thread(resolve_dims, model, (), installed_tags=tags)
+
+
+# ------------------------------------------------------------------------------- bandwidth
+
+
+def _cached(path: Path) -> float | None:
+    try:
+        value = float(json.loads(path.read_text(encoding="utf-8"))["bandwidth_bytes_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return value if value > 0 else None
+
+
+def bandwidths(has_gpu: bool) -> tuple[float, float]:
+    """Host and GPU memory bandwidth in bytes/s (0 when unknown), cached in the data dir.
+
+    The host figure is measured once (a large array copy); the GPU's is its nominal figure from
+    NVML (memory clock × bus width). Blocking: run in a thread.
+    """
+    from tui.config import data_dir
+    from tui.core.quant import measure_memory_bandwidth
+
+    folder = data_dir()
+    host = measure_memory_bandwidth(folder / "bandwidth.json")
+    if not has_gpu:
+        return host, 0.0
+    gpu_file = folder / "gpu_bandwidth.json"
+    gpu = _cached(gpu_file)
+    if gpu is None:
+        from tui.commands.fit import gpu_free_and_bandwidth
+
+        gpu = gpu_free_and_bandwidth()[1]
+        if gpu > 0:
+            record = {"bandwidth_bytes_s": gpu, "method": "NVML max memory clock x 2 x bus width"}
+            gpu_file.parent.mkdir(parents=True, exist_ok=True)
+            gpu_file.write_text(json.dumps(record), encoding="utf-8")
+    return host, gpu
+
+
+# ------------------------------------------------------------------------------- drawing
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """Live free memory and bandwidths the fit is judged against."""
+
+    free_vram: int
+    free_ram: int
+    bandwidth: float
+    gpu_bandwidth: float
+
+
+def fit_cell(r: VariantFit, budget: Budget, width: int) -> Text:
+    """The fit as a bar (share of the memory it would use) and a word."""
+    label, style = _FIT_LOOK[r.fit.level]
+    if r.fit.where is Placement.GPU:
+        pool = budget.free_vram
+    elif r.fit.where is Placement.CPU:
+        pool = budget.free_ram
+    else:
+        pool = budget.free_vram + budget.free_ram
+    fraction = r.memory.total / pool if pool > 0 else 1.0
+    filled, empty = bar(fraction, width)
+    text = Text()
+    text.append(filled, style=style)
+    text.append(empty, style="dim")
+    text.append(f" {label:<9}", style=style)
+    return text
+
+
+def row_cells(r: VariantFit, budget: Budget, bar_width: int) -> tuple[Text, ...]:
+    v = r.variant
+    size = ("~" if v.size_estimated else "") + short_bytes(v.file_size)
+    tokps = (
+        f"≤{r.tokps_ceiling:.0f}"
+        if r.tokps_ceiling >= 10
+        else (f"≤{r.tokps_ceiling:.1f}" if r.tokps_ceiling else "–")
+    )
+    return (
+        Text("★" if r.best else "", style="bold yellow"),
+        Text(sanitize(v.quant), style="bold" if r.best else ""),
+        Text(f"{v.bpw:.2f}" if v.bpw else "?", justify="right"),
+        Text(size, justify="right"),
+        Text(short_bytes(r.memory.total), justify="right"),
+        fit_cell(r, budget, bar_width),
+        Text(_WHERE[r.fit.where]),
+        Text(tokps, justify="right"),
+        Text("✓" if v.installed else "", style="bold green"),
+    )
+
+
+_COLUMNS = (
+    ("best", ""),
+    ("quant", "Quant"),
+    ("bpw", "Bits"),
+    ("size", "File"),
+    ("memory", "Memory"),
+    ("fit", "Fit"),
+    ("where", "Where"),
+    ("tokps", "tok/s"),
+    ("installed", "Inst"),
+)
+
+
+def next_ctx(ctx: int, up: bool, limit: int) -> int:
+    """The next context length in powers of two, within [MIN_CTX, limit]."""
+    top = max(MIN_CTX, min(limit or MAX_CTX, MAX_CTX))
+    if up:
+        return min(1 << ctx.bit_length(), top)
+    value = 1 << (ctx.bit_length() - 1)
+    if value == ctx:
+        value >>= 1
+    return max(MIN_CTX, value)
+
+
+class VariantsScreen(DeckScreen):
+    """Pick a quantization variant that fits this machine; enter pulls it or chats with it."""
+
+    CSS_PATH = "variants.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "choose", "Pull / use", id="variants.choose", priority=True),
+        Binding("minus", "ctx(False)", "Context −", id="variants.ctx_down"),
+        Binding(
+            "plus,equals_sign", "ctx(True)", "Context +", id="variants.ctx_up", key_display="+"
+        ),
+        Binding("k", "kv_type", "KV cache", id="variants.kv", tooltip="Cycle f16 / q8_0 / q4_0"),
+        Binding(
+            "o", "open_model", "Model…", id="variants.model", tooltip="Another model or family"
+        ),
+        Binding("escape", "cancel", "Cancel pull", id="variants.cancel"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = ""
+        self.backend_id = ""
+        self.resolved: ResolvedModel | None = None
+        self.ctx = DEFAULT_CTX
+        self.kv_type = "f16"
+        self.budget: Budget | None = None
+        self.rows: list[VariantFit] = []
+        self._drawn: tuple[object, ...] = ()
+        self._problem = ""
+        self._drawn_bar = 0
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="variants-body"):
+            yield Static("", id="variants-title", markup=False)
+            yield Static("", id="variants-budget", markup=False)
+            yield DataTable(id="variants-table", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="variants-note", markup=False)
+            yield OperationsPanel(id="variants-ops", kinds=("pull",))
+        yield GaugeStrip()
+        yield Footer()
+
+    @property
+    def table(self) -> DataTable[Text]:
+        return self.query_one("#variants-table", DataTable)
+
+    def on_mount(self) -> None:
+        for op in self.deck.controller.operations.values():
+            self.query_one(OperationsPanel).track(op)
+        self._take_options()
+        self.table.focus()
+
+    @on(events.ScreenResume)
+    def _resumed(self) -> None:
+        opts = self.deck.screen_options
+        if opts.get("model") and (opts.get("model"), opts.get("backend", "")) != (
+            self.model,
+            self.backend_id,
+        ):
+            self._take_options()
+
+    def _take_options(self) -> None:
+        opts = self.deck.screen_options
+        self.model = opts.get("model", "")
+        self.backend_id = opts.get("backend", "")
+        self.resolved = None
+        self._problem = ""
+        self.rows = []
+        self._drawn = ()
+        self.table.clear()
+        self._draw_header()
+        if self.model:
+            self._load()
+        else:
+            self.query_one("#variants-note", Static).update(
+                "No model chosen: press o and name a model or family (e.g. qwen2.5:3b), "
+                "or press v on a model in the Models screen."
+            )
+
+    # ------------------------------------------------------------------ loading
+
+    @work(group="variants-load", exclusive=True, exit_on_error=False)
+    async def _load(self) -> None:
+        from tui.commands.fit import FitInputError
+
+        controller = self.deck.controller
+        self.query_one("#variants-note", Static).update(f"Reading {sanitize(self.model)}…")
+        try:
+            resolved = await resolve_model(controller, self.model, self.backend_id)
+        except (FitInputError, BackendError, ValueError) as exc:
+            self._problem = str(exc)
+            self.query_one("#variants-note", Static).update(self._problem)
+            self._draw_header()
+            return
+        self.resolved = resolved
+        limit = resolved.dims.context_length
+        if limit and self.ctx > limit:
+            self.ctx = max(MIN_CTX, limit)
+        monitor = await asyncio.to_thread(lambda: controller.monitor)
+        free_ram = await asyncio.to_thread(monitor.free_ram)
+        free_vram = await asyncio.to_thread(monitor.free_vram)
+        try:
+            host, gpu = await asyncio.to_thread(bandwidths, bool(free_vram))
+        except Exception:  # a failed measurement only costs the speed column
+            host, gpu = 0.0, 0.0
+        self.budget = Budget(free_vram or 0, free_ram, host, gpu)
+        self.recompute(select_best=True)
+
+    @on(MonitorSampled)
+    def _sampled(self) -> None:
+        if self.budget is None:
+            return
+        monitor = self.deck.controller.monitor
+        vram = monitor.free_vram() or 0
+        ram = monitor.free_ram()
+        if (vram, ram) != (self.budget.free_vram, self.budget.free_ram):
+            self.budget = replace(self.budget, free_vram=vram, free_ram=ram)
+            self.recompute(select_best=False)
+
+    @on(ControllerEvent)
+    def _controller_event(self, message: ControllerEvent) -> None:
+        event = message.event
+        if isinstance(event, OperationUpdated):
+            self.query_one(OperationsPanel).track(event.operation)
+            if event.operation.state is OperationState.FAILED:
+                self.notify(
+                    f"{event.operation.title} failed: {event.operation.error}", severity="error"
+                )
+            self.refresh_bindings()
+        elif isinstance(event, ModelsChanged) and self.model:
+            # What is installed changed (or arrived after we started): read it all again.
+            self._load()
+
+    # ------------------------------------------------------------------ computing and drawing
+
+    def recompute(self, *, select_best: bool) -> None:
+        """Rank the variants for the current context, KV type and free memory, and redraw."""
+        if self.resolved is None or self.budget is None:
+            return
+        b = self.budget
+        self.rows = rank_variants(
+            self.resolved.variants,
+            self.resolved.dims,
+            self.ctx,
+            self.kv_type,
+            b.free_vram,
+            b.free_ram,
+            b.bandwidth,
+            gpu_bandwidth=b.gpu_bandwidth or None,
+        )
+        self._draw_header()
+        self._draw_table(select_best)
+        self._draw_note()
+        self.refresh_bindings()
+
+    def _draw_header(self) -> None:
+        title = Text()
+        title.append(
+            sanitize(self.resolved.name if self.resolved else self.model or "Variants"),
+            style="bold",
+        )
+        if self.resolved is not None:
+            d = self.resolved.dims
+            title.append(f"  {self.resolved.kind}", style="dim")
+            facts = [f"{d.n_layers} layers", f"{d.n_heads}/{d.n_kv_heads} heads"]
+            if d.n_params:
+                facts.append(f"{d.n_params / 1e9:.2f}B params")
+            if d.context_length:
+                facts.append(f"trained ctx {d.context_length:,}")
+            title.append("  " + " · ".join(facts), style="dim")
+        self.query_one("#variants-title", Static).update(title)
+        line = Text()
+        line.append("Context ", style="dim")
+        line.append(f"{self.ctx:,}", style="bold")
+        line.append(" (−/+) · KV ", style="dim")
+        line.append(self.kv_type, style="bold")
+        line.append(" (k)", style="dim")
+        if self.budget is not None:
+            b = self.budget
+            line.append(" · free VRAM ", style="dim")
+            line.append(format_bytes(b.free_vram) if b.free_vram else "none")
+            line.append(" · RAM ", style="dim")
+            line.append(format_bytes(b.free_ram))
+            if b.bandwidth:
+                line.append(" · ", style="dim")
+                line.append(f"{b.bandwidth / 1e9:.0f} GB/s")
+        self.query_one("#variants-budget", Static).update(line)
+
+    def _bar_width(self) -> int:
+        return 10 if self.size.width >= 96 else 4
+
+    def _draw_table(self, select_best: bool) -> None:
+        assert self.budget is not None
+        table = self.table
+        width = self._bar_width()
+        drawn = tuple(row_cells(r, self.budget, width) for r in self.rows)
+        signature = tuple(tuple(c.plain for c in cells) for cells in drawn)
+        if signature == self._drawn and not select_best:
+            return
+        keep = self.current.variant.tag if self.current and not select_best else None
+        self._drawn = signature
+        if width != self._drawn_bar:
+            # Columns keep the widest cell they ever held: start them afresh for a new bar width.
+            self._drawn_bar = width
+            table.clear(columns=True)
+            for key, title in _COLUMNS:
+                table.add_column(title, key=key)
+        table.clear()
+        for r, cells in zip(self.rows, drawn, strict=True):
+            table.add_row(*cells, key=r.variant.tag)
+        target = next((i for i, r in enumerate(self.rows) if r.variant.tag == keep), None)
+        if target is None:
+            target = next((i for i, r in enumerate(self.rows) if r.best), 0)
+        if self.rows:
+            table.move_cursor(row=target, animate=False)
+
+    @property
+    def current(self) -> VariantFit | None:
+        row = self.table.cursor_row
+        return self.rows[row] if self.rows and 0 <= row < len(self.rows) else None
+
+    @on(DataTable.RowHighlighted, "#variants-table")
+    def _highlighted(self) -> None:
+        self._draw_note()
+        self.refresh_bindings()
+
+    def _draw_note(self) -> None:
+        note = Text()
+        r = self.current
+        if r is not None:
+            m = r.memory
+            note.append(sanitize(r.variant.tag), style="bold")
+            note.append(
+                f": weights {format_bytes(m.weights)} + KV {format_bytes(m.kv_cache)} "
+                f"+ overhead {format_bytes(m.overhead)} = {format_bytes(m.total)}"
+            )
+            if r.fit.where is not Placement.NONE:
+                note.append(f" on {_WHERE[r.fit.where]}")
+            note.append("\n")
+        note.append(FIT_THRESHOLDS_TEXT + ".", style="dim")
+        extra = []
+        if not DEFAULT_OVERHEAD.calibrated:
+            extra.append("overhead not yet calibrated")
+        extra.append("tok/s is a bandwidth ceiling, not a measurement")
+        if self.resolved is not None:
+            extra.extend(self.resolved.notes[:2])
+        last = Text("; ".join(sanitize(e) for e in extra), style="dim")
+        last.truncate(max(20, self.size.width - 4), overflow="ellipsis")
+        note.append("\n")
+        note.append_text(last)
+        self.query_one("#variants-note", Static).update(note)
+
+    def on_resize(self) -> None:
+        if self.rows:
+            self._drawn = ()
+            self._draw_table(select_best=False)
+
+    # ------------------------------------------------------------------ actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.is_mounted:
+            return True
+        if action == "choose":
+            # Enter belongs to dialogs while they are open.
+            if self.app.screen is not self:
+                return False
+            r = self.current
+            if r is None:
+                return False
+            if r.variant.installed:
+                return True
+            return (
+                self.resolved is not None
+                and self.resolved.kind in ("ollama", "catalog")
+                and bool(self._pull_backends())
+            )
+        if action in ("ctx", "kv_type"):
+            return self.resolved is not None
+        if action == "cancel":
+            return bool(self.query_one(OperationsPanel).running())
+        return True
+
+    def _pull_backends(self) -> list[str]:
+        controller = self.deck.controller
+        ids = [b.id for b in controller.backends.values() if b.supports(Capability.PULL)]
+        if self.backend_id in ids:
+            return [self.backend_id]
+        return ids
+
+    def action_ctx(self, up: bool) -> None:
+        if self.resolved is None:
+            return
+        self.ctx = next_ctx(self.ctx, up, self.resolved.dims.context_length)
+        self.recompute(select_best=True)
+
+    def action_kv_type(self) -> None:
+        self.kv_type = KV_TYPES[(KV_TYPES.index(self.kv_type) + 1) % len(KV_TYPES)]
+        self.recompute(select_best=True)
+
+    def action_choose(self) -> None:
+        r = self.current
+        if r is None or self.resolved is None:
+            return
+        v = r.variant
+        if v.installed:
+            backend = self.backend_id if self.resolved.kind != "catalog" else ""
+            if not backend:
+                backend = next(
+                    (
+                        m.backend
+                        for m in self.deck.controller.all_models()
+                        if m.name in (v.tag, f"{v.tag}:latest")
+                    ),
+                    "",
+                )
+            if not self.deck.open_screen("chat", model=v.tag, backend=backend):
+                self.notify(f"{v.tag} is installed; the chat screen is not available.")
+            return
+        if self.resolved.kind == "onnx":
+            self.notify(
+                f"{v.quant} is not installed. Build it with onnxruntime-genai's model builder "
+                f"(python -m onnxruntime_genai.models.builder -p {v.quant}) and add the folder.",
+                timeout=10,
+            )
+            return
+        targets = self._pull_backends()
+        if not targets:
+            self.notify("No backend here can pull models.", severity="warning")
+            return
+        puller = self.deck.controller.backend(targets[0])
+        self.deck.controller.run_operation(
+            "pull", f"pull {v.tag}", puller.id, lambda: puller.pull(v.tag)
+        )
+
+    def action_cancel(self) -> None:
+        running = self.query_one(OperationsPanel).running()
+        if running:
+            self.deck.controller.cancel_operation(running[-1].id)
+
+    def action_open_model(self) -> None:
+        def done(name: str | None) -> None:
+            if name:
+                self.deck.screen_options = {"model": name}
+                self._take_options()
+
+        self.app.push_screen(
+            PromptDialog(
+                "Show the variants of",
+                value=self.model,
+                help="A model name (qwen2.5:3b), a family in the offline catalog, a .gguf file "
+                "or an ONNX folder.",
+            ),
+            done,
+        )
