@@ -11,6 +11,10 @@ if TYPE_CHECKING:
 # name -> "module:Class"; each screen issue adds its entry (models, variants, editor, monitor, chat, bench).
 SCREENS: dict[str, str] = {
     "backends": "tui.screens.backends:BackendsScreen",
+    "models": "tui.screens.models:ModelsScreen",
+    "variants": "tui.screens.variants:VariantsScreen",
+    "monitor": "tui.screens.monitor:MonitorScreen",
+    "chat": "tui.screens.chat:ChatScreen",
 }
 
 

@@ -1,0 +1,218 @@
+"""The headless chat turn: sanitizing, batched saving, stats, errors; options, history, export."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tui.backends.base import BackendUnavailable, ChatChunk, ChatStats
+from tui.chatflow import (
+    ChatTurn,
+    block_boundary,
+    code_blocks,
+    export_session,
+    format_stats,
+    history,
+    open_chat_store,
+    options_from_dict,
+    parse_option,
+    session_title,
+    split_segments,
+)
+from tui.store.chats import ChatStore
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ChatStore:
+    return open_chat_store(tmp_path)
+
+
+class Clock:
+    """A clock the stream itself advances, so batching is checked without real time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def reply_row(store: ChatStore, message_id: int) -> tuple[str, str]:
+    rows = store.db.query("SELECT content, status FROM messages WHERE id=?", (message_id,))
+    return rows[0]["content"], rows[0]["status"]
+
+
+async def test_turn_saves_in_batches_and_finishes(store: ChatStore) -> None:
+    session = store.create_session("t", "ollama", "m")
+    msg = store.add_message(session.id, "assistant", "", status="streaming")
+    clock = Clock()
+    seen_on_disk: list[str] = []
+
+    async def stream() -> AsyncIterator[ChatChunk]:
+        for i in range(10):
+            seen_on_disk.append(reply_row(store, msg.id)[0])
+            clock.now += 0.1  # 10 chunks over 1 s: a save every 0.25 s, not one per chunk
+            yield ChatChunk(content=f"w{i} ")
+        stats = ChatStats(completion_tokens=10, eval_duration_ns=500_000_000, prompt_tokens=3)
+        yield ChatChunk(done=True, stats=stats)
+
+    deltas: list[str] = []
+    turn = ChatTurn(store, msg.id, clock=clock)
+    result = await turn.run(stream, lambda text, _think: deltas.append(text))
+    assert result.status == "complete"
+    assert result.content == "".join(f"w{i} " for i in range(10)) == "".join(deltas)
+    # Saved while streaming, in a few batches, each a prefix of the reply.
+    batches = sorted(set(seen_on_disk) - {""}, key=len)
+    assert 2 <= len(batches) <= 4
+    assert all(result.content.startswith(b) for b in batches)
+    assert reply_row(store, msg.id) == (result.content, "complete")
+    stored = store.messages(session.id)[0].stats
+    assert stored["tokens"] == 10 and stored["counted_by"] == "backend"
+    assert stored["tokens_per_second"] == pytest.approx(20.0)
+    assert stored["ttft_s"] == pytest.approx(0.1)
+
+
+async def test_turn_sanitizes_split_escape_sequences(store: ChatStore) -> None:
+    session = store.create_session("t", "ollama", "m")
+    msg = store.add_message(session.id, "assistant", "", status="streaming")
+
+    async def stream() -> AsyncIterator[ChatChunk]:
+        for piece in ("a\x1b", "]52;c;eA==\x07", "b\x1b[", "2J\u202e", "\x9b"):
+            yield ChatChunk(content=piece, thinking="\x1b]0;t\x07")
+
+    result = await ChatTurn(store, msg.id).run(stream)
+    assert "\x1b" not in result.content and "\x07" not in result.content
+    assert result.content == "a\\x1b]52;c;eA==\\x07b\\x1b[2J\\u202e\\x9b"
+    assert result.thinking.startswith("\\x1b]0;t\\x07")
+    assert "\x1b" not in reply_row(store, msg.id)[0]
+
+
+async def test_turn_error_keeps_partial_and_says_why(store: ChatStore) -> None:
+    session = store.create_session("t", "ollama", "m")
+    msg = store.add_message(session.id, "assistant", "", status="streaming")
+
+    async def stream() -> AsyncIterator[ChatChunk]:
+        yield ChatChunk(content="partial ")
+        raise BackendUnavailable("Ollama at 127.0.0.1:1 stopped answering (connection reset)")
+
+    result = await ChatTurn(store, msg.id).run(stream)
+    assert (result.status, result.content) == ("error", "partial ")
+    assert "connection reset" in result.error
+    stored = store.messages(session.id)[0]
+    assert (stored.status, stored.content) == ("error", "partial ")
+    assert "connection reset" in stored.stats["error"]
+
+
+async def test_cancel_stores_stopped_and_closes_stream(store: ChatStore) -> None:
+    session = store.create_session("t", "ollama", "m")
+    msg = store.add_message(session.id, "assistant", "", status="streaming")
+    closed = asyncio.Event()
+    started = asyncio.Event()
+
+    async def stream() -> AsyncIterator[ChatChunk]:
+        try:
+            yield ChatChunk(content="first ")
+            started.set()
+            await asyncio.sleep(3600)
+            yield ChatChunk(content="never")
+        finally:
+            closed.set()
+
+    task = asyncio.create_task(ChatTurn(store, msg.id).run(stream))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert closed.is_set()
+    assert reply_row(store, msg.id) == ("first ", "stopped")
+
+
+def test_parse_option() -> None:
+    assert parse_option("temperature", " 0.7 ") == 0.7
+    assert parse_option("seed", "-1") == -1
+    assert parse_option("num_ctx", "") is None
+    with pytest.raises(ValueError, match="num_ctx must be a whole number"):
+        parse_option("num_ctx", "4k")
+    with pytest.raises(ValueError, match="between 0 and 2"):
+        parse_option("temperature", "3")
+    with pytest.raises(ValueError, match="top_p"):
+        parse_option("top_p", "0")
+    with pytest.raises(ValueError, match="max_tokens must be greater than 0"):
+        parse_option("max_tokens", "0")
+    opts = options_from_dict({"temperature": 0.1, "seed": 3, "bogus": 1, "top_p": None})
+    assert (opts.temperature, opts.seed, opts.top_p) == (0.1, 3, None)
+
+
+def test_history_title_stats_and_code_blocks(store: ChatStore) -> None:
+    session = store.create_session("t", "ollama", "m", system_prompt="Be brief.")
+    store.add_message(session.id, "user", "q1")
+    store.add_message(session.id, "assistant", "a1", status="stopped")
+    store.add_message(session.id, "assistant", "", status="error")
+    store.add_message(session.id, "user", "q2")
+    msgs = history(session, store.messages(session.id))
+    assert [(m.role, m.content) for m in msgs] == [
+        ("system", "Be brief."),
+        ("user", "q1"),
+        ("assistant", "a1"),
+        ("user", "q2"),
+    ]
+    assert session_title("  a\x1b[2J  b ") == "a\\x1b[2J b"
+    assert session_title("x" * 80).endswith("…") and len(session_title("x" * 80)) == 40
+    line = format_stats({"ttft_s": 0.25, "tokens_per_second": 41.66, "tokens": 9}, "stopped")
+    assert line == "TTFT 0.25 s · 41.7 tok/s · 9 tokens · stopped"
+    md = "x\n```py\na = 1\n```\ntext\n~~~\nb\n~~~\n"
+    assert code_blocks(md) == ["a = 1\n", "b\n"]
+
+
+def test_export_writes_markdown_and_json(store: ChatStore, tmp_path: Path) -> None:
+    session = store.create_session("Hello there!", "ollama", "m", "sys", {"seed": 1})
+    store.add_message(session.id, "user", "hi")
+    reply = store.add_message(session.id, "assistant", "", status="streaming", model="m")
+    store.finish_message(reply.id, "hello", "hmm", "complete", {"tokens": 1})
+    md_path, js_path = export_session(store, session.id, tmp_path / "out")
+    assert md_path.name == f"session-{session.id}-hello-there.md"
+    md = md_path.read_text()
+    assert "# Hello there!" in md and "## System" in md and "seed=1" in md
+    assert "<summary>Thinking</summary>" in md and "hmm" in md
+    doc = json.loads(js_path.read_text())
+    assert doc["session"]["options"] == {"seed": 1}
+    assert [m["content"] for m in doc["messages"]] == ["hi", "hello"]
+    with pytest.raises(ValueError, match="does not exist"):
+        export_session(store, 999, tmp_path)
+
+
+def test_split_segments_only_between_blocks_outside_fences() -> None:
+    text = "para one\n\n```\ncode\n\nmore code\n```\n\npara two\n\npara three"
+    pieces = split_segments(text, 5)
+    assert "".join(pieces) == text
+    assert pieces[0] == "para one\n\n"
+    assert pieces[1] == "```\ncode\n\nmore code\n```\n\n"  # the blank line inside stays inside
+    assert all(p.count("```") % 2 == 0 for p in pieces)
+    assert split_segments("short", 100) == ["short"]
+    assert block_boundary("abc\n", "\nxyz") == 1  # a blank line split across two deltas
+
+
+async def test_stop_during_buffered_chunks_takes_effect_at_once(store: ChatStore) -> None:
+    session = store.create_session("t", "ollama", "m")
+    msg = store.add_message(session.id, "assistant", "", status="streaming")
+
+    async def stream() -> AsyncIterator[ChatChunk]:
+        for word in ("one ", "two ", "three "):  # already buffered: no suspension between them
+            yield ChatChunk(content=word)
+
+    turn = ChatTurn(store, msg.id)
+    task: asyncio.Task[object] | None = None
+
+    def stop_on_first(_text: str, _think: str) -> None:
+        assert task is not None
+        task.cancel()
+
+    task = asyncio.create_task(turn.run(stream, stop_on_first))
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert reply_row(store, msg.id) == ("one ", "stopped")
+    assert turn.result is not None and turn.result.status == "stopped"

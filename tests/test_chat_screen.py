@@ -1,0 +1,388 @@
+"""Pilot tests of the Chat screen against the Ollama replay server: stream, stop, regenerate,
+sessions, parameters, export, copy; and the headless turn driver's saving and sanitizing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from textual.widgets import Input, Markdown, Static
+from textual.worker import WorkerCancelled
+
+from tests.ollama_replay import ReplayServer, markdown_reply, start_replay_server, tokenize
+from tui.app import SlmdeckApp, make_app
+from tui.backends.ollama import OllamaBackend
+from tui.chatflow import open_chat_store
+from tui.config import Config, data_dir
+from tui.controller import Controller
+from tui.screens.chat import ChatScreen
+from tui.widgets.chat_message import MessageView
+
+MODEL = "qwen2.5:0.5b"
+REPLY = (
+    "Here is **bold** text.\n\n```python\nprint('hi')\n```\n\n| a | b |\n| - | - |\n| 1 | 2 |\n\n"
+    "And a final line."
+)
+
+
+@pytest.fixture
+def replay() -> Iterator[ReplayServer]:
+    with start_replay_server(reply=REPLY) as server:
+        yield server
+
+
+def chat_app(server: ReplayServer, **options: str) -> SlmdeckApp:
+    controller = Controller([OllamaBackend(server.host_port)], retry_interval=0)
+    opts = {"model": MODEL, **options}
+    return make_app(Config(), controller=controller, start_screen="chat", screen_options=opts)
+
+
+async def ready(pilot) -> ChatScreen:  # type: ignore[no-untyped-def]
+    app = pilot.app
+    await app.controller.refresh_all()
+    screen = app.screen
+    assert isinstance(screen, ChatScreen)
+    await screen.ready.wait()
+    await pilot.pause()
+    return screen
+
+
+async def send(pilot, screen: ChatScreen, text: str) -> None:  # type: ignore[no-untyped-def]
+    screen.prompt.value = text
+    screen.prompt.focus()
+    await pilot.press("enter")
+    await pilot.pause()
+    assert screen._turn_worker is not None
+    await screen._turn_worker.wait()
+    await pilot.pause()
+
+
+def views(screen: ChatScreen) -> list[MessageView]:
+    return list(screen.query(MessageView))
+
+
+async def wait_for(predicate, pilot, what: str) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(400):
+        if predicate():
+            return
+        await pilot.pause(0.025)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_stream_shows_markdown_and_stats_and_saves(replay: ReplayServer) -> None:
+    app = chat_app(replay)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await ready(pilot)
+        assert (screen.backend_id, screen.model) == ("ollama", MODEL)
+        await send(pilot, screen, "Say hello")
+        user, reply = views(screen)
+        assert user.role == "user" and user.content == "Say hello"
+        assert reply.status == "complete"
+        assert reply.content == REPLY
+        body = reply.query_one(".msg-body", Markdown)
+        assert body.source == REPLY
+        # Rendered as Markdown: a fenced code block and a table became widgets.
+        assert [type(b).__name__ for b in body.children].count("MarkdownFence") == 1
+        assert [type(b).__name__ for b in body.children].count("MarkdownTable") == 1
+        stats = str(reply.query_one(".msg-stats", Static).render())
+        assert "TTFT" in stats and "tok/s" in stats and f"{len(tokenize(REPLY))} tokens" in stats
+        # The replay server counted the tokens, so the stats say the backend's own figure.
+        assert reply._stats["counted_by"] == "backend"
+        sent = [r.body for r in replay.requests if r.path == "/api/chat"][-1]
+        assert sent["messages"] == [{"role": "user", "content": "Say hello"}]
+    store = open_chat_store(data_dir())
+    (session,) = store.sessions()
+    assert session.title == "Say hello" and session.model == MODEL
+    _user_msg, reply_msg = store.messages(session.id)
+    assert reply_msg.content == REPLY and reply_msg.status == "complete"
+    assert reply_msg.stats["tokens"] == len(tokenize(REPLY))
+
+
+async def test_escape_stops_keeps_partial_and_restores_prompt() -> None:
+    long_reply = markdown_reply(3000)
+    with start_replay_server(reply=long_reply, token_rate=200) as server:
+        app = chat_app(server)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = await ready(pilot)
+            screen.prompt.value = "Write a lot"
+            await pilot.press("enter")
+            await wait_for(
+                lambda: screen._turn is not None and screen._turn.chunks >= 20, pilot, "tokens"
+            )
+            await pilot.press("escape")
+            assert screen._turn_worker is not None
+            with pytest.raises(WorkerCancelled):
+                await screen._turn_worker.wait()
+            await pilot.pause()
+            # The request was really closed: the server saw the client hang up mid-stream.
+            assert await asyncio.to_thread(server.wait_for_disconnect, "/api/chat", 10)
+            reply = views(screen)[-1]
+            assert reply.status == "stopped"
+            assert 0 < len(reply.content) < len(long_reply)
+            assert long_reply.startswith(reply.content)
+            assert "[stopped]" in str(reply.query_one(".msg-header", Static).render())
+            assert screen.query_one("#chat-prompt", Input).value == "Write a lot"
+            partial = reply.content
+    store = open_chat_store(data_dir())
+    (session,) = store.sessions()
+    stored = store.messages(session.id)[-1]
+    assert stored.status == "stopped" and stored.content == partial
+
+
+async def test_regenerate_replaces_last_reply(replay: ReplayServer) -> None:
+    app = chat_app(replay)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await ready(pilot)
+        await send(pilot, screen, "first")
+        replay.set_reply("A different answer.")
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert screen._turn_worker is not None
+        await screen._turn_worker.wait()
+        await pilot.pause()
+        shown = views(screen)
+        assert [v.role for v in shown] == ["user", "assistant"]
+        assert shown[-1].content == "A different answer."
+        sent = [r.body for r in replay.requests if r.path == "/api/chat"][-1]
+        # The regenerated request does not carry the replaced reply.
+        assert sent["messages"] == [{"role": "user", "content": "first"}]
+        assert screen.session is not None
+        stored = open_chat_store(data_dir()).messages(screen.session.id)
+        assert [(m.role, m.content) for m in stored] == [
+            ("user", "first"),
+            ("assistant", "A different answer."),
+        ]
+
+
+async def test_history_params_and_session_switch(replay: ReplayServer) -> None:
+    app = chat_app(replay)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await ready(pilot)
+        # Parameters and system prompt through the dialog, before the first prompt.
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        dialog = app.screen
+        dialog.query_one("#param-system").text = "Be brief."
+        dialog.query_one("#param-temperature", Input).value = "0.2"
+        dialog.query_one("#param-seed", Input).value = "42"
+        dialog.query_one("#param-num_ctx", Input).value = "lots"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "num_ctx must be a whole number" in str(
+            dialog.query_one("#params-error", Static).render()
+        )
+        dialog.query_one("#param-num_ctx", Input).value = "2048"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.screen is screen
+        await send(pilot, screen, "one")
+        await send(pilot, screen, "two")
+        body = [r.body for r in replay.requests if r.path == "/api/chat"][-1]
+        assert [m["role"] for m in body["messages"]] == [
+            "system",
+            "user",
+            "assistant",
+            "user",
+        ]
+        assert body["messages"][0]["content"] == "Be brief."
+        assert body["options"] == {"temperature": 0.2, "seed": 42, "num_ctx": 2048}
+        first_id = screen.session.id if screen.session else 0
+
+        # A new session starts empty and keeps model and parameters.
+        await pilot.press("ctrl+n")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert views(screen) == [] and screen.session is None
+        await send(pilot, screen, "other topic")
+        assert screen.session is not None and screen.session.id != first_id
+        assert screen.session.options["seed"] == 42
+
+        # Switch back through the session list with keys.
+        await pilot.press("f2")
+        sessions = screen.query_one("#chat-sessions")
+        assert sessions.has_focus
+        assert sessions.option_count == 2
+        await pilot.press("end", "enter")  # newest first, so the first session is last
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.session is not None and screen.session.id == first_id
+        assert [v.content for v in views(screen) if v.role == "user"] == ["one", "two"]
+        assert screen.system_prompt == "Be brief."
+
+
+async def test_export_markdown_and_json(replay: ReplayServer) -> None:
+    app = chat_app(replay)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await ready(pilot)
+        await send(pilot, screen, "Export me")
+        await pilot.press("ctrl+o")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    exports = data_dir() / "exports"
+    md_file = next(exports.glob("*.md"))
+    js_file = next(exports.glob("*.json"))
+    md = md_file.read_text()
+    assert "# Export me" in md and "## User" in md and "print('hi')" in md
+    assert f"Assistant ({MODEL})" in md and "tok/s" in md
+    doc = json.loads(js_file.read_text())
+    assert doc["session"]["model"] == MODEL
+    assert [m["role"] for m in doc["messages"]] == ["user", "assistant"]
+    assert doc["messages"][1]["content"] == REPLY
+    assert doc["messages"][1]["status"] == "complete"
+
+
+async def test_copy_reply_and_code_block(replay: ReplayServer) -> None:
+    app = chat_app(replay)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await ready(pilot)
+        await send(pilot, screen, "code please")
+        await pilot.press("ctrl+b")
+        await app.workers.wait_for_complete()
+        assert app.clipboard == "print('hi')\n"
+        assert (data_dir() / "clipboard.txt").read_text() == "print('hi')\n"
+        await pilot.press("ctrl+y")
+        await app.workers.wait_for_complete()
+        assert app.clipboard == REPLY
+        assert (data_dir() / "clipboard.txt").read_text() == REPLY
+
+
+async def test_thinking_is_collapsible() -> None:
+    with start_replay_server(reply="Answer.") as server:
+        server.state.thinking = "Hmm, let me \x1b[31mthink\x1b[0m."
+
+        # Ask for thinking through a backend that sends think=true: the replay only thinks then.
+        class ThinkingOllama(OllamaBackend):
+            def chat(self, model, messages, options=None):  # type: ignore[no-untyped-def]
+                async def gen() -> AsyncIterator:  # type: ignore[type-arg]
+                    stream = await self._ollama().chat(
+                        model=model,
+                        messages=[{"role": m.role, "content": m.content} for m in messages],
+                        think=True,
+                        stream=True,
+                    )
+                    from tui.backends.base import ChatChunk
+
+                    async for part in stream:
+                        yield ChatChunk(
+                            content=part.message.content or "",
+                            thinking=part.message.thinking or "",
+                            done=bool(part.done),
+                        )
+
+                return gen()
+
+        controller = Controller([ThinkingOllama(server.host_port)], retry_interval=0)
+        app = make_app(
+            Config(),
+            controller=controller,
+            start_screen="chat",
+            screen_options={"model": "qwen3:0.6b"},
+        )
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = await ready(pilot)
+            await send(pilot, screen, "think first")
+            reply = views(screen)[-1]
+            assert reply.content == "Answer."
+            assert reply.thinking == "Hmm, let me \\x1b[31mthink\\x1b[0m."
+            box = reply.query_one(".msg-thinking-box")
+            assert box.display and box.collapsed
+            await pilot.press("ctrl+t")
+            await pilot.pause()
+            assert not box.collapsed
+            assert "let me" in str(reply.query_one(".msg-thinking", Static).render())
+
+
+async def test_backend_error_is_a_sentence_and_stored() -> None:
+    with start_replay_server(reply="x") as server:
+        app = chat_app(server, model="no-such-model:1b", backend="ollama")
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = await ready(pilot)
+            await send(pilot, screen, "hello?")
+            reply = views(screen)[-1]
+            assert reply.status == "error"
+            stats = str(reply.query_one(".msg-stats", Static).render())
+            assert "no-such-model" in stats and "Traceback" not in stats
+
+
+async def test_no_model_opens_picker_and_keys_reach_everything(replay: ReplayServer) -> None:
+    controller = Controller([OllamaBackend(replay.host_port)], retry_interval=0)
+    app = make_app(Config(), controller=controller, start_screen="chat")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await ready(pilot)
+        assert not screen.model
+        screen.prompt.value = "hi"
+        await pilot.press("enter")
+        await pilot.pause()
+        from tui.widgets.chat_params import ModelPicker
+
+        assert isinstance(app.screen, ModelPicker)
+        names = [m.name for m in app.screen._models]
+        assert MODEL in names and "nomic-embed-text:latest" not in names
+        await pilot.press("home", "enter")
+        await pilot.pause()
+        assert app.screen is screen and screen.model == names[0]
+        assert screen.prompt.value == "hi"  # the prompt waits for the model
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert views(screen)[-1].status == "complete"
+
+
+async def test_restart_opens_latest_session(replay: ReplayServer) -> None:
+    app = chat_app(replay)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await ready(pilot)
+        await send(pilot, screen, "remember me")
+    controller = Controller([OllamaBackend(replay.host_port)], retry_interval=0)
+    again = make_app(Config(), controller=controller, start_screen="chat")
+    async with again.run_test(size=(100, 30)) as pilot:
+        screen = await ready(pilot)
+        await pilot.pause()
+        assert [v.content for v in views(screen)] == ["remember me", REPLY]
+        assert screen.model == MODEL
+
+
+def test_chat_screen_is_registered() -> None:
+    from tui.screens import SCREENS, load_screen
+
+    assert load_screen("chat") is ChatScreen
+    assert "chat" in SCREENS
+
+
+async def test_long_reply_streams_in_segments_without_losing_text() -> None:
+    long_reply = markdown_reply(1500)
+    with start_replay_server(reply=long_reply, token_rate=2000) as server:
+        app = chat_app(server)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = await ready(pilot)
+            await send(pilot, screen, "long")
+            reply = views(screen)[-1]
+            assert reply.content == long_reply
+            assert len(reply.frozen) >= 2  # finished parts became single widgets
+            (live,) = reply.query(".msg-body").results(Markdown)
+            assert "".join(reply.frozen) + live.source == long_reply
+            for source in reply.frozen:
+                # Split only between blocks, never inside a code fence.
+                assert source.endswith("\n\n")
+                assert source.count("```") % 2 == 0
+            assert len(reply.query(".msg-frozen")) == len(reply.frozen)
+
+
+async def test_long_stored_reply_loads_in_segments() -> None:
+    long_reply = markdown_reply(1500)
+    store = open_chat_store(data_dir())
+    session = store.create_session("long", "ollama", MODEL)
+    store.add_message(session.id, "user", "long")
+    reply = store.add_message(session.id, "assistant", "", status="streaming", model=MODEL)
+    store.finish_message(reply.id, long_reply, "", "complete", {})
+    with start_replay_server(reply="x") as server:
+        controller = Controller([OllamaBackend(server.host_port)], retry_interval=0)
+        app = make_app(Config(), controller=controller, start_screen="chat")
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = await ready(pilot)
+            view = views(screen)[-1]
+            assert view.content == long_reply and len(view.frozen) >= 2
+            (live,) = view.query(".msg-body").results(Markdown)
+            assert "".join(view.frozen) + live.source == long_reply

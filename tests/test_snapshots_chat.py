@@ -1,0 +1,59 @@
+"""Snapshots of the Chat screen with a stored session (fixed stats, so the picture is stable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tui.app import make_app
+from tui.chatflow import open_chat_store
+from tui.config import Config, data_dir
+
+REPLY = """Here is a **small** example:
+
+```python
+def tokens_per_second(count: int, seconds: float) -> float:
+    return count / seconds
+```
+
+| model | tok/s |
+| --- | ---: |
+| qwen2.5:0.5b | 162.3 |
+
+Stopped text \\x1b]0;shown inert"""
+
+
+def seeded_app():  # type: ignore[no-untyped-def]
+    store = open_chat_store(data_dir())
+    older = store.create_session("An older chat", "ollama", "llama3.2:latest")
+    store.add_message(older.id, "user", "hello")
+    session = store.create_session(
+        "Rate maths", "ollama", "qwen2.5:0.5b", "Be brief.", {"temperature": 0.2}
+    )
+    store.add_message(session.id, "user", "How do I compute tokens per second?")
+    reply = store.add_message(session.id, "assistant", "", status="streaming", model="qwen2.5:0.5b")
+    stats = {"ttft_s": 0.123, "tokens": 61, "tokens_per_second": 41.7, "counted_by": "backend"}
+    store.finish_message(reply.id, REPLY, "", "complete", stats)
+    store.add_message(session.id, "user", "And for a batch?")
+    cut = store.add_message(session.id, "assistant", "", status="streaming", model="qwen2.5:0.5b")
+    store.save_partial(cut.id, "For a batch, divide the")
+    store.db.close()
+    cfg = Config(
+        ollama_host="127.0.0.1:1",
+        model_dirs=[Path("/nonexistent/slmdeck-models")],
+        probe_timeout=1.0,
+        retry_interval=0,
+    )
+    return make_app(cfg, start_screen="chat")
+
+
+async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
+    await pilot.app.screen.ready.wait()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", [(100, 30), (80, 24)])
+def test_chat_screen_with_interrupted_reply(snap_compare, size) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(seeded_app(), terminal_size=size, run_before=settle)
