@@ -99,3 +99,19 @@ def test_env_config_path(isolated_env: Path, monkeypatch) -> None:  # type: igno
     path.write_text('[ui]\ntheme = "slmdeck-light"\n', encoding="utf-8")
     monkeypatch.setenv("SLMDECK_CONFIG", str(path))
     assert load_config().theme == "slmdeck-light"
+
+
+def test_save_keeps_environment_values_out_of_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[ollama]\nhost = "http://10.0.0.5:11434"\n[onnx]\nmodel_dirs = ["/models/a"]\n',
+        encoding="utf-8",
+    )
+    cfg = load_config(path, env={"OLLAMA_HOST": "127.0.0.1:9", "SLMDECK_MODEL_DIRS": "/models/env"})
+    assert cfg.ollama_host == "127.0.0.1:9"
+    assert cfg.model_dirs == [Path("/models/a"), Path("/models/env")]
+    cfg.model_dirs.append(Path("/models/added"))  # what the Models screen's register does
+    save_config(cfg, path)
+    again = load_config(path, env={})
+    assert again.ollama_host == "http://10.0.0.5:11434"
+    assert again.model_dirs == [Path("/models/a"), Path("/models/added")]

@@ -67,7 +67,8 @@ class SlmdeckApp(App[None]):
                 id=f"app.screen.{name}",
                 tooltip=f"Go to the {SCREEN_TITLES.get(name, name)} screen",
             )
-            for name in SCREENS
+            # Footer order follows the keys (1-7), whatever order screens were registered in.
+            for name in sorted(SCREENS, key=lambda n: SCREEN_KEYS.get(n, "~"))
             if name in SCREEN_KEYS
         ),
     ]
@@ -179,7 +180,7 @@ class SlmdeckApp(App[None]):
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for name in SCREENS:
+        for name in sorted(SCREENS, key=lambda n: SCREEN_KEYS.get(n, "~")):
             title = SCREEN_TITLES.get(name, name.title())
             yield SystemCommand(
                 f"Go to {title}",

@@ -79,6 +79,10 @@ class Config:
     """The file this was read from (None: defaults only)."""
     problems: list[str] = field(default_factory=list)
     """Readable problems met while loading (the app shows them and goes on)."""
+    env_only: dict[str, Any] = field(default_factory=dict)
+    """Values that came from the environment or a default found on disk, not from the file, keyed
+    by field (``ollama_host`` maps to the file's own value, ``model_dirs`` to the added dirs,
+    ``foundry_cache`` to None): :func:`save_config` writes the file's values back, never these."""
 
 
 def _as_paths(values: Any, problems: list[str], key: str) -> list[Path]:
@@ -152,21 +156,31 @@ def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> 
             cfg.source = path
             _apply_file(cfg, data, problems)
     if environ.get("OLLAMA_HOST") is not None:
+        cfg.env_only["ollama_host"] = cfg.ollama_host
         cfg.ollama_host = environ["OLLAMA_HOST"]
     extra_dirs = environ.get("SLMDECK_MODEL_DIRS", "")
-    cfg.model_dirs += [Path(p).expanduser() for p in extra_dirs.split(os.pathsep) if p]
+    added = [Path(p).expanduser() for p in extra_dirs.split(os.pathsep) if p]
+    added = [p for p in added if p not in cfg.model_dirs]
+    if added:
+        cfg.env_only["model_dirs"] = added
+        cfg.model_dirs += added
     if cfg.foundry_cache is None:
         default_cache = Path.home() / ".foundry" / "cache" / "models"
         if default_cache.is_dir():
+            cfg.env_only["foundry_cache"] = None
             cfg.foundry_cache = default_cache
     return cfg
 
 
 def to_toml_dict(cfg: Config) -> dict[str, Any]:
     """The file form of ``cfg`` (what :func:`save_config` writes)."""
+    env_dirs = cfg.env_only.get("model_dirs", [])
     data: dict[str, Any] = {
-        "ollama": {"host": cfg.ollama_host, "enabled": cfg.ollama_enabled},
-        "onnx": {"model_dirs": [str(p) for p in cfg.model_dirs]},
+        "ollama": {
+            "host": cfg.env_only.get("ollama_host", cfg.ollama_host),
+            "enabled": cfg.ollama_enabled,
+        },
+        "onnx": {"model_dirs": [str(p) for p in cfg.model_dirs if p not in env_dirs]},
         "ui": {"theme": cfg.theme, "keymap": dict(cfg.keymap)},
         "monitor": {"interval": cfg.monitor_interval},
         "backends": {"probe_timeout": cfg.probe_timeout, "retry_interval": cfg.retry_interval},
@@ -175,7 +189,7 @@ def to_toml_dict(cfg: Config) -> dict[str, Any]:
             for e in cfg.openai
         ],
     }
-    if cfg.foundry_cache is not None:
+    if cfg.foundry_cache is not None and "foundry_cache" not in cfg.env_only:
         data["onnx"]["foundry_cache"] = str(cfg.foundry_cache)
     return data
 

@@ -136,29 +136,14 @@ def monitor_disk_paths(config: Config) -> list[Path]:
     The configured model dirs, Foundry Local's cache and Ollama's store (``OLLAMA_MODELS`` or
     ``~/.ollama/models``); a path not created yet counts as its nearest existing parent.
     """
-    import os
-    from pathlib import Path
+    from tui.monitor.stores import ollama_store, one_per_filesystem
 
     candidates = [*config.model_dirs]
     if config.foundry_cache is not None:
         candidates.append(config.foundry_cache)
     if config.ollama_enabled:
-        env = os.environ.get("OLLAMA_MODELS")
-        candidates.append(Path(env) if env else Path.home() / ".ollama" / "models")
-    seen: set[int] = set()
-    out: list[Path] = []
-    for path in candidates:
-        where = path.expanduser()
-        while not where.exists() and where != where.parent:
-            where = where.parent
-        try:
-            device = where.stat().st_dev
-        except OSError:
-            continue
-        if device not in seen:
-            seen.add(device)
-            out.append(path)
-    return out
+        candidates.append(ollama_store())
+    return one_per_filesystem(candidates)
 
 
 class Controller:
@@ -245,15 +230,11 @@ class Controller:
             Unsupported: The backend does not read models from folders.
         """
         backend = self.backend(backend_id)
-        dirs = getattr(backend, "model_dirs", None)
-        roots = getattr(backend, "roots", None)
-        if not isinstance(dirs, list) or not isinstance(roots, list):
+        add = getattr(backend, "add_model_dir", None)
+        if not callable(add):
             raise Unsupported(f"{backend_id} does not read models from folders", backend=backend_id)
-        if path not in dirs:
-            dirs.append(path)
-            roots.append(path)
-            backend.location = ", ".join(map(str, roots))
-            self.states[backend_id] = replace(self.states[backend_id], location=backend.location)
+        add(path)
+        self.states[backend_id] = replace(self.states[backend_id], location=backend.location)
         return await self.refresh(backend_id)
 
     # ------------------------------------------------------------------ events

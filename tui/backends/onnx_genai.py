@@ -237,6 +237,15 @@ class OnnxGenAIBackend(Backend):
         plural = "dir" if len(existing) == 1 else "dirs"
         return f"onnxruntime-genai {version}, {len(existing)} model {plural}"
 
+
+    def add_model_dir(self, path: Path) -> None:
+        """Look for models in ``path`` too from the next listing on (already there: no change)."""
+        path = Path(path).expanduser().absolute()
+        if path in self.model_dirs:
+            return
+        self.model_dirs.append(path)
+        self.roots.append(path)
+        self.location = ", ".join(map(str, self.roots))
     def _scan(self) -> tuple[dict[str, _Folder], dict[Path, str]]:
         found: dict[str, _Folder] = {}
         problems: dict[Path, str] = {}

@@ -15,6 +15,7 @@ from typing import Any
 from tui.monitor.fmt import NA, format_bytes, format_number, format_percent, format_rate
 from tui.monitor.monitor import DEFAULT_INTERVAL, Monitor
 from tui.monitor.sample import Sample
+from tui.monitor.stores import ollama_store, one_per_filesystem
 
 _WARMUP = 0.5
 """Seconds between the two readings of ``--once``: CPU percentages and rates need an interval."""
@@ -59,27 +60,8 @@ def _settings() -> tuple[float, list[Path]]:
     except Exception:
         # top is a diagnostic: a broken config must not stop it from showing the machine.
         pass
-    ollama_models = os.environ.get("OLLAMA_MODELS")
-    paths.append(Path(ollama_models) if ollama_models else Path.home() / ".ollama" / "models")
+    paths.append(ollama_store())
     return interval, paths
-
-
-def _disk_paths(paths: list[Path]) -> list[Path]:
-    """One path per file system (several model dirs on one disk would repeat the same figures)."""
-    seen: set[int] = set()
-    out: list[Path] = []
-    for path in paths:
-        where = path.expanduser()
-        while not where.exists() and where != where.parent:
-            where = where.parent
-        try:
-            dev = where.stat().st_dev
-        except OSError:
-            continue
-        if dev not in seen:
-            seen.add(dev)
-            out.append(path)
-    return out
 
 
 def format_text(sample: Sample) -> str:
@@ -154,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    monitor = Monitor(interval=interval, disk_paths=_disk_paths(paths))
+    monitor = Monitor(interval=interval, disk_paths=one_per_filesystem(paths))
     clear = not args.json and sys.stdout.isatty()
     try:
         monitor.sample()
