@@ -218,3 +218,16 @@ def test_context_steps() -> None:
     assert next_ctx(32768, True, 40960) == 40960
     assert next_ctx(40960, False, 40960) == 32768
     assert next_ctx(512, False, 40960) == 512
+
+
+async def test_opened_with_no_model_starts_from_the_first_installed(replay: ReplayServer) -> None:
+    app = variants_app(replay, "")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.app.controller.refresh_all()
+        screen = pilot.app.screen
+        assert isinstance(screen, VariantsScreen)
+        await wait_for(pilot, lambda: screen.rows, "variant rows")
+        # The first model of whichever backend answered first: never a blank page.
+        installed = {(m.name, m.backend) for m in app.controller.all_models()}
+        assert (screen.model, screen.backend_id) in installed
+        assert "No model chosen" not in str(screen.query_one("#variants-note", Static).render())

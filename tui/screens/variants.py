@@ -419,6 +419,9 @@ class VariantsScreen(DeckScreen):
         opts = self.deck.screen_options
         self.model = opts.get("model", "")
         self.backend_id = opts.get("backend", "")
+        if not self.model and (first := self._first_installed()) is not None:
+            # Opened by key with nothing chosen: start from an installed model, not a blank page.
+            self.model, self.backend_id = first.name, first.backend
         self.resolved = None
         self._problem = ""
         self.rows = []
@@ -432,6 +435,11 @@ class VariantsScreen(DeckScreen):
                 "No model chosen: press o and name a model or family (e.g. qwen2.5:3b), "
                 "or press v on a model in the Models screen."
             )
+
+    def _first_installed(self) -> ModelInfo | None:
+        """The first installed model by name that a fit can be computed for (embeddings too)."""
+        models = sorted(self.deck.controller.all_models(), key=lambda m: (m.name, m.backend))
+        return models[0] if models else None
 
     # ------------------------------------------------------------------ loading
 
@@ -486,6 +494,8 @@ class VariantsScreen(DeckScreen):
         elif isinstance(event, ModelsChanged) and self.model:
             # What is installed changed (or arrived after we started): read it all again.
             self._load()
+        elif isinstance(event, ModelsChanged) and self._first_installed() is not None:
+            self._take_options()
 
     # ------------------------------------------------------------------ computing and drawing
 
