@@ -165,3 +165,16 @@ async def test_command_palette_lists_screens() -> None:
 def test_unknown_screen_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown screen 'nope'; choose one of: backends"):
         make_app(down_config(), start_screen="nope")
+
+
+async def test_f1_toggles_the_keys_panel() -> None:
+    from textual.widgets import HelpPanel
+
+    app = make_app(Config(ollama_host="127.0.0.1:1", probe_timeout=0.5, retry_interval=0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f1")
+        await pilot.pause()
+        assert app.screen.query(HelpPanel)
+        await pilot.press("f1")
+        await pilot.pause()
+        assert not app.screen.query(HelpPanel)

@@ -59,6 +59,8 @@ class SlmdeckApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit", tooltip="Quit slmdeck"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.quit_ctrl_c"),
+        # Every key of the current screen, for when the footer is cut at 80 columns.
+        Binding("f1,question_mark", "toggle_keys", "Keys", show=False, id="app.keys"),
         *(
             Binding(
                 SCREEN_KEYS[name],
@@ -160,6 +162,15 @@ class SlmdeckApp(App[None]):
             if isinstance(screen, DeckScreen):
                 screen.post_message(MonitorSampled(sample))
                 return
+
+    def action_toggle_keys(self) -> None:
+        """Show or hide the panel that lists every key of the focused widget and screen."""
+        from textual.widgets import HelpPanel
+
+        if self.screen.query(HelpPanel):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
 
     def action_show_screen(self, name: str) -> None:
         if name in SCREENS:
