@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from tui import __version__
@@ -153,7 +154,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
     """Open the app."""
     from tui.app import make_app
 
-    options = {k: v for k, v in (("model", args.model), ("backend", args.backend)) if v}
+    file = str(Path(args.file).expanduser().absolute()) if args.file else None
+    options = {
+        k: v for k, v in (("model", args.model), ("backend", args.backend), ("file", file)) if v
+    }
     try:
         app = make_app(start_screen=args.screen, screen_options=options)
     except ValueError as exc:
@@ -178,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--screen", default="backends", help="screen to open at")
     ui.add_argument("--model", help="model to select (chat, variants, editor)")
     ui.add_argument("--backend", help="backend of --model")
+    ui.add_argument("--file", help="Modelfile or inference_model.json to open (editor)")
     ui.set_defaults(func=cmd_ui)
 
     models = sub.add_parser("models", help="list installed models across backends")
