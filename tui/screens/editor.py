@@ -1,0 +1,873 @@
+"""The Editor screen: Modelfiles and inference_model.json with live checks, preview and drafts.
+
+Open a document from a model (the Models screen's ``e``: Ollama's Modelfile, or an ONNX folder's
+inference_model.json), from a file (ctrl+o, or ``file`` in the start options) or new from a chat
+format (ctrl+n). Every edit re-checks the text with the core validators (problems underlined, marked
+in the gutter and listed; enter on one jumps to it) and re-renders the prompt of a sample
+conversation. ctrl+s saves atomically with a ``.bak``; ctrl+r creates the model in Ollama (or writes
+the ONNX folder's inference_model.json). The text is autosaved as a draft every few seconds while
+it differs from what was saved, and a draft left by a crash is offered back at the next start.
+
+File and database work runs in threads; a failed save says why and keeps the text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Footer, Header, OptionList, Static, TextArea
+from textual.widgets.option_list import Option
+
+from tui.backends.base import BackendError, Capability, ChatMessage, CreateRequest
+from tui.controller import BackendStatus, ModelsChanged, Operation, OperationState, OperationUpdated
+from tui.core.diagnostics import Diagnostic
+from tui.core.sanitize import sanitize
+from tui.messages import ControllerEvent
+from tui.screens.base import DeckScreen
+from tui.store.files import DEFAULT_FS, FileReadError, FileSaveError, FileSystem
+from tui.widgets.editor_area import GUTTER_MARKS, EditorArea
+from tui.widgets.editor_dialogs import CompactChoiceDialog as ChoiceDialog
+from tui.widgets.editor_doc import INFERENCE_MODEL, KIND_TITLES, MODELFILE, EditorDoc, kind_of
+from tui.widgets.gauge_strip import GaugeStrip
+from tui.widgets.progress import OperationsPanel
+from tui.widgets.prompt import PromptDialog
+
+if TYPE_CHECKING:
+    from tui.store.db import Database
+    from tui.store.drafts import Draft, DraftStore
+    from tui.widgets.editor_preview import Preview
+
+AUTOSAVE_SECONDS = 3.0
+"""Seconds between draft autosaves (a draft is written only when the text changed)."""
+
+FORMAT_CHOICES: list[tuple[str, str]] = [
+    ("1", "ChatML"),
+    ("2", "Llama 3"),
+    ("3", "Phi"),
+    ("4", "Gemma"),
+]
+FORMAT_IDS = {"1": "chatml", "2": "llama3", "3": "phi", "4": "gemma"}
+SAMPLE_FROM = {
+    "chatml": "qwen2.5:0.5b",
+    "llama3": "llama3.2",
+    "phi": "phi4-mini",
+    "gemma": "gemma3:1b",
+}
+"""The FROM line a new Modelfile of each format starts with (edit it to your base model)."""
+QUANTIZE_CHOICES: list[tuple[str, str]] = [
+    ("k", "Keep"),
+    ("8", "q8_0"),
+    ("m", "q4_K_M"),
+    ("s", "q4_K_S"),
+]
+QUANTIZE = {"k": None, "8": "q8_0", "m": "q4_K_M", "s": "q4_K_S"}
+_NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
+_SPECIAL = re.compile(r"<\|[^|<>\s]*\|>|<(?:start|end)_of_turn>|</?s>|\[/?INST\]")
+_SEVERITY_STYLE = {"error": "bold red", "warning": "bold yellow", "info": "dim"}
+
+
+def model_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an Ollama model name, or None."""
+    if not _NAME_OK.match(name):
+        return (
+            "A model name starts with a letter or digit and holds only letters, digits "
+            "and . _ - : /"
+        )
+    return None
+
+
+def check_document(kind: str, text: str) -> list[Diagnostic]:
+    """The diagnostics of ``text`` as a ``kind`` document (none for an empty one)."""
+    if not text.strip():
+        return []
+    if kind == INFERENCE_MODEL:
+        from tui.core.inference_model import validate_text
+
+        return validate_text(text)[1]
+    from tui.core.modelfile import parse, validate
+
+    return validate(parse(text))
+
+
+def preview_text(preview: Preview) -> Text:
+    """The rendered prompt with special tokens picked out and line ends shown as ↵."""
+    out = Text()
+    if preview.prompt is None:
+        return out
+    for i, line in enumerate(preview.prompt.split("\n")):
+        if i:
+            out.append("↵\n", style="dim")
+        pos = 0
+        for m in _SPECIAL.finditer(line):
+            out.append(sanitize(line[pos : m.start()]))
+            out.append(m.group(), style="bold cyan")
+            pos = m.end()
+        out.append(sanitize(line[pos:]))
+    return out
+
+
+def describe_diagnostic(d: Diagnostic) -> Text:
+    """One entry of the problems list: ``2:19 ● message``."""
+    line = Text()
+    line.append(f"{d.line}:{d.col} ", style="dim")
+    line.append(GUTTER_MARKS[d.severity] + " ", style=_SEVERITY_STYLE[d.severity])
+    line.append(sanitize(d.message))
+    return line
+
+
+def _count(diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> str:
+    errors = sum(d.severity == "error" for d in diagnostics)
+    warnings = sum(d.severity == "warning" for d in diagnostics)
+    parts = []
+    if errors:
+        parts.append(f"{errors} error{'s' * (errors != 1)}")
+    if warnings:
+        parts.append(f"{warnings} warning{'s' * (warnings != 1)}")
+    return ", ".join(parts) or "no problems"
+
+
+class EditorScreen(DeckScreen):
+    """Edit Modelfiles and inference_model.json files, then save or create the model."""
+
+    CSS_PATH = "editor.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "Save", id="editor.save", tooltip="Save (atomic, keeps a .bak)"),
+        Binding("ctrl+o", "open", "Open", id="editor.open", tooltip="Open a file"),
+        Binding("ctrl+n", "new", "New", id="editor.new", tooltip="New from a chat format"),
+        Binding(
+            "ctrl+r", "create", "Create", id="editor.create", tooltip="Create the model from this"
+        ),
+        Binding("ctrl+z", "undo", "Undo", id="editor.screen_undo", tooltip="Undo the last edit"),
+        Binding("ctrl+y", "redo", "Redo", id="editor.screen_redo", tooltip="Redo"),
+        Binding("f2", "problems", "Problems", id="editor.problems", tooltip="Go to the problems"),
+        Binding("escape", "toggle_focus", "Leave text", show=False, id="editor.toggle_focus"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.doc = EditorDoc.new(MODELFILE)
+        self.file_system: FileSystem = DEFAULT_FS
+        """File system calls of saves (a test gives one that fails)."""
+        self.drafts: DraftStore | None = None
+        self.diagnostics: list[Diagnostic] = []
+        self.preview: Preview | None = None
+        self.store_ready = asyncio.Event()
+        """Set once the drafts store is open (or failed to open)."""
+        self._db: Database | None = None
+        self._saved_text = ""
+        """The text as last loaded from or saved to its source; other text is unsaved."""
+        self._draft_text = ""
+        """The text as last written as a draft (or loaded)."""
+        self._draft_written = False
+        self._checked: tuple[str, str] | None = None
+        self._options_seen: dict[str, str] | None = None
+        self._wanted: tuple[str, str] | None = None
+        self._my_ops: dict[int, tuple[str, str]] = {}
+        """Create operations started here: op id -> (draft key, text sent)."""
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="editor-title", markup=False)
+        with Horizontal(id="editor-body"):
+            yield EditorArea(id="editor-text")
+            with Vertical(id="editor-side"):
+                yield OptionList(id="editor-problems")
+                with VerticalScroll(id="editor-preview-box"):
+                    yield Static("", id="editor-preview-note", markup=False)
+                    yield Static("", id="editor-preview", markup=False)
+        yield OperationsPanel(kinds=("create",), id="editor-ops")
+        yield GaugeStrip()
+        yield Footer()
+
+    @property
+    def editor(self) -> EditorArea:
+        return self.query_one(EditorArea)
+
+    @property
+    def problems(self) -> OptionList:
+        return self.query_one("#editor-problems", OptionList)
+
+    @property
+    def dirty(self) -> bool:
+        """True when the text differs from what was loaded or last saved."""
+        return self.editor.text != self._saved_text
+
+    def on_mount(self) -> None:
+        self.editor.placeholder = (
+            "ctrl+o opens a file, ctrl+n starts from a chat format; "
+            "e on the Models screen opens a model here."
+        )
+        self.query_one("#editor-preview-box").border_title = "Preview"
+        self._show_checks()
+        for op in self.deck.controller.operations.values():
+            self.query_one(OperationsPanel).track(op)
+        self.editor.focus()
+        self._consume_options()
+        self._open_store()
+        self.set_interval(AUTOSAVE_SECONDS, self._autosave)
+
+    @on(events.ScreenResume)
+    def _resumed(self) -> None:
+        self._consume_options()
+
+    def _consume_options(self) -> None:
+        # open_screen() replaces the options dict: a new dict is a new request, the same one
+        # (switching back with the screen key) is not.
+        opts = self.deck.screen_options
+        if opts is self._options_seen:
+            return
+        self._options_seen = opts
+        if opts.get("file"):
+            self.open_file(Path(opts["file"]).expanduser())
+        elif opts.get("model"):
+            self._wanted = (opts["model"], opts.get("backend", ""))
+            self._resolve_wanted()
+
+    def _resolve_wanted(self) -> None:
+        if self._wanted is None:
+            return
+        name, backend = self._wanted
+        if not backend:
+            found = [
+                m for m in self.deck.controller.all_models() if m.name in (name, f"{name}:latest")
+            ]
+            if not found:
+                return  # the backends have not listed it yet: ModelsChanged tries again
+            name, backend = found[0].name, found[0].backend
+        self._wanted = None
+        self.open_model(backend, name)
+
+    # ------------------------------------------------------------------ checks and preview
+
+    @on(TextArea.Changed, "#editor-text")
+    def _edited(self) -> None:
+        self._show_checks()
+
+    def _show_checks(self) -> None:
+        """Re-check the text, refresh underlines, the problems list, the preview and the title."""
+        from tui.widgets.editor_preview import preview_for
+
+        text = self.editor.text
+        key = (self.doc.kind, text)
+        if key != self._checked:
+            self._checked = key
+            self.diagnostics = check_document(self.doc.kind, text)
+            self.editor.set_diagnostics(self.diagnostics)
+            problems = self.problems
+            highlighted = problems.highlighted
+            problems.clear_options()
+            problems.add_options(
+                Option(describe_diagnostic(d), id=str(i)) for i, d in enumerate(self.diagnostics)
+            )
+            if self.diagnostics:
+                problems.highlighted = min(highlighted or 0, len(self.diagnostics) - 1)
+            problems.border_title = f"Problems · {_count(self.diagnostics)}"
+            self.preview = preview_for(self.doc.kind, text) if text.strip() else None
+            self._show_preview()
+        self._show_title()
+
+    def _show_preview(self) -> None:
+        box = self.query_one("#editor-preview-box")
+        note = self.query_one("#editor-preview-note", Static)
+        body = self.query_one("#editor-preview", Static)
+        preview = self.preview
+        if preview is None:
+            box.border_title = "Preview"
+            note.update("The prompt of a sample conversation shows here.")
+            body.update("")
+            return
+        title = "Preview"
+        if preview.format_title:
+            title += f" · {preview.format_title}"
+        box.border_title = title
+        note.update(preview.note)
+        body.update(preview_text(preview))
+
+    def _show_title(self) -> None:
+        line = Text()
+        line.append(sanitize(self.doc.title), style="bold")
+        if self.dirty and self.editor.text:
+            line.append("  ● unsaved", style="yellow")
+        self.query_one("#editor-title", Static).update(line)
+        self.editor.border_title = KIND_TITLES.get(self.doc.kind, self.doc.kind)
+
+    @on(OptionList.OptionSelected, "#editor-problems")
+    def _jump(self, event: OptionList.OptionSelected) -> None:
+        index = int(event.option.id or 0)
+        if index < len(self.diagnostics):
+            self.jump_to(self.diagnostics[index])
+
+    def jump_to(self, diagnostic: Diagnostic) -> None:
+        """Put the cursor where ``diagnostic`` points and give the text the focus."""
+        editor = self.editor
+        editor.move_cursor((diagnostic.line - 1, diagnostic.col - 1), center=True)
+        editor.focus()
+
+    def action_problems(self) -> None:
+        if self.diagnostics:
+            self.problems.focus()
+        else:
+            self.notify("No problems found in this document.", timeout=3)
+
+    def action_toggle_focus(self) -> None:
+        # The text takes every printable key, screen keys (1-7, q) included: escape leaves it
+        # for the problems list, where they work, and comes back.
+        if self.editor.has_focus:
+            self.problems.focus()
+        else:
+            self.editor.focus()
+
+    def action_undo(self) -> None:
+        self.editor.undo()
+
+    def action_redo(self) -> None:
+        self.editor.redo()
+
+    # ------------------------------------------------------------------ loading
+
+    async def load_document(self, doc: EditorDoc, text: str, *, saved: bool) -> None:
+        """Show ``text`` as ``doc``; ``saved``: it is what its source holds now.
+
+        Unsaved edits of the document shown before are kept as a draft first.
+        """
+        await self._keep_unsaved()
+        self.doc = doc
+        editor = self.editor
+        editor.set_kind(doc.kind)
+        editor.load_text(text)
+        self._saved_text = text if saved else ""
+        self._draft_text = text
+        self._draft_written = False
+        self._checked = None
+        self._show_checks()
+        editor.focus()
+
+    async def _keep_unsaved(self) -> None:
+        text = self.editor.text
+        if not text.strip() or text == self._saved_text:
+            return
+        if self.drafts is None:
+            return
+        if text != self._draft_text or not self._draft_written:
+            await self._write_draft(self.doc, text)
+        self.notify(
+            f"Your unsaved edits of {self.doc.title} are kept as a draft (offered at next start).",
+            timeout=6,
+        )
+
+    @work(group="editor-load", exclusive=True, exit_on_error=False)
+    async def open_model(self, backend_id: str, name: str) -> None:
+        """Open model ``name`` of ``backend_id``: its Modelfile, or its inference_model.json."""
+        if self.doc.backend == backend_id and self.doc.model == name and self.dirty:
+            return  # the same model with edits in progress: keep them
+        controller = self.deck.controller
+        try:
+            backend = controller.backend(backend_id)
+            details = await backend.show(name)
+        except BackendError as exc:
+            self.notify(str(exc), title=f"Cannot open {name}", severity="error", timeout=10)
+            return
+        if backend.kind == "onnx" and details.info.path:
+            await self._open_onnx(backend_id, name, Path(details.info.path), details.template)
+            return
+        if not details.modelfile:
+            self.notify(
+                f"{backend_id} gives no Modelfile for {name}; only Ollama models and ONNX "
+                "folders can be edited here.",
+                title="Editor",
+                severity="warning",
+                timeout=8,
+            )
+            return
+        doc = EditorDoc(kind=MODELFILE, backend=backend_id, model=name)
+        await self.load_document(doc, details.modelfile, saved=True)
+
+    async def _open_onnx(self, backend_id: str, name: str, folder: Path, template: str) -> None:
+        from tui.store.files import read_document
+
+        path = folder / "inference_model.json"
+        doc = EditorDoc(kind=INFERENCE_MODEL, path=path, backend=backend_id, model=name)
+        exists = await asyncio.to_thread(path.is_file)
+        if exists:
+            try:
+                text = await asyncio.to_thread(read_document, path)
+            except FileReadError as exc:
+                self.notify(str(exc), title=f"Cannot open {name}", severity="error", timeout=10)
+                return
+            await self.load_document(doc, text, saved=True)
+            return
+        from tui.core.chat_formats import detect_format, new_inference_model
+        from tui.core.inference_model import dumps
+
+        format_id = detect_format(template)
+        text = new_inference_model(format_id, name) if format_id else dumps({"Name": name})
+        await self.load_document(doc, text, saved=False)
+        self.notify(
+            f"{folder} has no inference_model.json yet: this one is new"
+            + (" (its chat format is from the tokenizer's template)." if format_id else "."),
+            timeout=8,
+        )
+
+    @work(group="editor-load", exclusive=True, exit_on_error=False)
+    async def open_file(self, path: Path) -> None:
+        """Open a Modelfile or inference_model.json from disk."""
+        from tui.store.files import read_document
+
+        path = await asyncio.to_thread(lambda: path.expanduser().absolute())
+        try:
+            text = await asyncio.to_thread(read_document, path)
+        except FileReadError as exc:
+            self.notify(str(exc), title="Cannot open", severity="error", timeout=10)
+            return
+        kind = kind_of(path, text)
+        backend, model = self._onnx_model_at(path.parent) if kind == INFERENCE_MODEL else ("", "")
+        await self.load_document(
+            EditorDoc(kind=kind, path=path, backend=backend, model=model), text, saved=True
+        )
+
+    def _onnx_model_at(self, folder: Path) -> tuple[str, str]:
+        """The (backend, model) of the ONNX model in ``folder``, when a backend lists it."""
+        controller = self.deck.controller
+        for backend_id, models in controller.models.items():
+            if controller.backends[backend_id].kind != "onnx":
+                continue
+            for m in models:
+                if m.path and Path(m.path).absolute() == folder:
+                    return backend_id, m.name
+        return "", ""
+
+    def action_open(self) -> None:
+        def chosen(value: str | None) -> None:
+            if value:
+                path = Path(value).expanduser()
+                if path.is_dir():
+                    for name in ("inference_model.json", "Modelfile"):
+                        if (path / name).is_file():
+                            path = path / name
+                            break
+                self.open_file(path)
+
+        start = str(self.doc.path.parent) + "/" if self.doc.path is not None else ""
+        self.app.push_screen(
+            PromptDialog(
+                "Open a Modelfile or inference_model.json",
+                value=start,
+                help="A file path; a model folder opens its inference_model.json.",
+                placeholder="~/models/Modelfile",
+            ),
+            chosen,
+        )
+
+    def action_new(self) -> None:
+        self.new_document()
+
+    @work(group="editor-new", exclusive=True, exit_on_error=False)
+    async def new_document(self) -> None:
+        """Ask for a chat format and a document kind, then start a new document from them."""
+        from tui.core.chat_formats import new_inference_model, new_modelfile
+
+        key = await self.app.push_screen_wait(
+            ChoiceDialog("New document", "Which chat format?", FORMAT_CHOICES)
+        )
+        if key not in FORMAT_IDS:
+            return
+        kind_key = await self.app.push_screen_wait(
+            ChoiceDialog(
+                "New document",
+                "A Modelfile (for Ollama) or an inference_model.json (ONNX / Foundry Local)?",
+                [("m", "Modelfile"), ("j", "inference_model.json")],
+            )
+        )
+        if kind_key not in ("m", "j"):
+            return
+        format_id = FORMAT_IDS[key]
+        if kind_key == "m":
+            doc, text = EditorDoc.new(MODELFILE), new_modelfile(format_id, SAMPLE_FROM[format_id])
+        else:
+            doc, text = EditorDoc.new(INFERENCE_MODEL), new_inference_model(format_id, "my-model")
+        await self.load_document(doc, text, saved=False)
+
+    # ------------------------------------------------------------------ saving
+
+    def action_save(self) -> None:
+        if self.doc.path is not None:
+            self.save_to(self.doc.path)
+            return
+
+        def chosen(value: str | None) -> None:
+            if value:
+                self.save_to(self._save_target(value))
+
+        default = "inference_model.json" if self.doc.kind == INFERENCE_MODEL else "Modelfile"
+        if self.doc.model:
+            stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.doc.model).strip("-.")
+            default = f"{stem}.Modelfile" if self.doc.kind == MODELFILE else default
+        self.app.push_screen(
+            PromptDialog(
+                "Save as",
+                value=str(Path.cwd() / default),
+                help="Written atomically; an existing file is kept as <name>.bak.",
+                validate=self._save_target_problem,
+            ),
+            chosen,
+        )
+
+    def _save_target(self, value: str) -> Path:
+        path = Path(value).expanduser().absolute()
+        if path.is_dir():
+            path = path / (
+                "inference_model.json" if self.doc.kind == INFERENCE_MODEL else "Modelfile"
+            )
+        return path
+
+    def _save_target_problem(self, value: str) -> str | None:
+        path = self._save_target(value)
+        if not path.parent.is_dir():
+            return f"{path.parent} is not a folder that exists."
+        return None
+
+    @work(group="editor-save", exclusive=True, exit_on_error=False)
+    async def save_to(self, path: Path) -> bool:
+        """Save the text to ``path`` atomically (with a ``.bak``); False when it failed."""
+        return await self._save(path)
+
+    async def _save(self, path: Path) -> bool:
+        from tui.store.files import save_atomic
+
+        text = self.editor.text
+        doc = self.doc
+        try:
+            result = await asyncio.to_thread(save_atomic, path, text, fs=self.file_system)
+        except FileSaveError as exc:
+            if self.drafts is not None:
+                await self._write_draft(doc, text)
+            self.notify(
+                f"{exc} Your text is still here, and kept as a draft.",
+                title="Not saved",
+                severity="error",
+                timeout=15,
+            )
+            return False
+        old_key = doc.key
+        self.doc = doc.saved_as(path)
+        self._saved_text = text
+        self._draft_text = text
+        await self._discard_drafts(old_key, self.doc.key)
+        self._draft_written = False
+        extra = f" (previous version in {result.backup.name})" if result.backup else ""
+        if any(d.severity == "error" for d in self.diagnostics):
+            extra += f"; it still has {_count(self.diagnostics)}"
+        self.notify(f"Saved {path}{extra}.", title="Saved", timeout=6)
+        self._show_title()
+        return True
+
+    # ------------------------------------------------------------------ drafts
+
+    @work(group="editor-store", exit_on_error=False)
+    async def _open_store(self) -> None:
+        from tui.config import data_dir
+        from tui.store.db import Database, StoreError
+        from tui.store.drafts import DraftStore
+
+        try:
+            self._db = await asyncio.to_thread(Database.in_dir, data_dir())
+        except StoreError as exc:
+            self.notify(
+                f"{exc}. Drafts are not autosaved.", title="Drafts", severity="error", timeout=15
+            )
+            self.store_ready.set()
+            return
+        self.drafts = store = DraftStore(self._db)
+        self.store_ready.set()
+        try:
+            pending = await asyncio.to_thread(store.pending)
+        except StoreError as exc:
+            self.notify(str(exc), title="Drafts", severity="error", timeout=10)
+            return
+        for draft in pending:
+            if not await self._offer(draft):
+                return
+
+    async def _offer(self, draft: Draft) -> bool:
+        """Offer one draft back; True to go on to the next one."""
+        doc = EditorDoc.from_origin(draft.origin, draft.kind, draft.key)
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(draft.updated_at))
+        lines = [ln[:60] for ln in draft.text.splitlines() if ln.strip()][:3]
+        message = f"{doc.title}\nautosaved {when}, not saved since.\n\n" + "\n".join(lines)
+        answer = await self.app.push_screen_wait(
+            ChoiceDialog(
+                "Unsaved draft found",
+                message,
+                [("r", "Restore"), ("d", "Discard")],
+            )
+        )
+        if answer == "r":
+            await self.load_document(doc, draft.text, saved=False)
+            self._draft_written = True
+            self.notify(f"Restored the draft of {doc.title}.", timeout=5)
+            return False
+        if answer == "d":
+            await self._discard_drafts(draft.key)
+            return True
+        return False  # later: offered again at next start
+
+    async def _write_draft(self, doc: EditorDoc, text: str) -> None:
+        store = self.drafts
+        if store is None:
+            return
+        from tui.store.db import StoreError
+
+        try:
+            await asyncio.to_thread(store.save, doc.key, doc.kind, text, doc.origin())
+        except StoreError as exc:
+            self.notify(f"Draft not saved: {exc}", title="Drafts", severity="warning")
+            return
+        self._draft_written = True
+
+    async def _discard_drafts(self, *keys: str) -> None:
+        store = self.drafts
+        if store is None:
+            return
+        from tui.store.db import StoreError
+
+        try:
+            for key in dict.fromkeys(keys):
+                await asyncio.to_thread(store.discard, key)
+        except StoreError as exc:
+            self.notify(f"Could not remove the draft: {exc}", title="Drafts", severity="warning")
+
+    def _autosave(self) -> None:
+        if self.drafts is None:
+            return
+        text = self.editor.text
+        if text == self._draft_text:
+            return
+        self._autosave_now(self.doc, text)
+
+    @work(group="editor-draft", exclusive=True, exit_on_error=False)
+    async def _autosave_now(self, doc: EditorDoc, text: str) -> None:
+        self._draft_text = text
+        if text == self._saved_text or not text.strip():
+            if self._draft_written:
+                await self._discard_drafts(doc.key)
+                self._draft_written = False
+            return
+        await self._write_draft(doc, text)
+
+    async def on_unmount(self) -> None:
+        # A clean exit keeps what the last autosave missed; a crash keeps the last autosave.
+        with contextlib.suppress(Exception):
+            text = self.editor.text
+            if self.drafts is not None and text != self._draft_text and text != self._saved_text:
+                await self._write_draft(self.doc, text)
+        if self._db is not None:
+            db, self._db = self._db, None
+            self.drafts = None
+            await asyncio.to_thread(db.close)
+
+    # ------------------------------------------------------------------ create
+
+    def action_create(self) -> None:
+        if self.doc.kind == INFERENCE_MODEL:
+            self._apply_inference_model()
+            return
+        errors = [d for d in self.diagnostics if d.severity == "error"]
+        if errors or not self.editor.text.strip():
+            what = _count(self.diagnostics) if errors else "the document is empty"
+            self.notify(
+                f"Fix the Modelfile first ({what}; f2 lists them).",
+                title="Create",
+                severity="warning",
+            )
+            return
+        backend_id = self._create_backend()
+        if backend_id is None:
+            return
+        self.ask_create(backend_id)
+
+    def _create_backend(self) -> str | None:
+        controller = self.deck.controller
+        able = [b for b in controller.backends.values() if b.supports(Capability.CREATE)]
+        if not able:
+            self.notify(
+                "No backend that can create models is configured (Ollama is needed).",
+                title="Create",
+                severity="warning",
+            )
+            return None
+        for b in able:
+            if b.id == self.doc.backend:
+                return b.id
+        up = [b for b in able if controller.states[b.id].status is BackendStatus.UP]
+        if up:
+            return up[0].id
+        state = controller.states[able[0].id]
+        self.notify(
+            f"{able[0].id} is not up: {state.detail or state.status.value}.",
+            title="Create",
+            severity="error",
+            timeout=10,
+        )
+        return None
+
+    @work(group="editor-create", exclusive=True, exit_on_error=False)
+    async def ask_create(self, backend_id: str) -> None:
+        """Ask for the new model's name and a quantization, then start the create."""
+        default = "my-model"
+        if self.doc.model:
+            default = self.doc.model.split(":", 1)[0].rsplit("/", 1)[-1] + "-custom"
+        name = await self.app.push_screen_wait(
+            PromptDialog(
+                f"Create a model in {backend_id}",
+                value=default,
+                help="The new model's name; an existing model of that name is replaced.",
+                validate=model_name_problem,
+            )
+        )
+        if not name:
+            return
+        quantize = await self.app.push_screen_wait(
+            ChoiceDialog(
+                "Quantize?",
+                "Quantize the weights while creating (only from F16/F32 weights), or keep them.",
+                QUANTIZE_CHOICES,
+            )
+        )
+        if quantize not in QUANTIZE:
+            return
+        self.start_create(backend_id, name, QUANTIZE[quantize])
+
+    def start_create(self, backend_id: str, name: str, quantize: str | None) -> Operation | None:
+        """Send the Modelfile to ``backend_id``'s create as model ``name``; None if it cannot."""
+        from tui.core.diagnostics import DiagnosticError
+        from tui.core.modelfile import parse, to_create_fields
+
+        text = self.editor.text
+        try:
+            fields = to_create_fields(parse(text))
+        except DiagnosticError as exc:
+            self.notify(f"Fix the Modelfile first: {exc}", title="Create", severity="warning")
+            return None
+        if fields.adapters or fields.drafts:
+            self.notify(
+                "ADAPTER and DRAFT files must be uploaded to Ollama first, which the editor does "
+                "not do yet; use `ollama create -f` for this Modelfile.",
+                title="Create",
+                severity="warning",
+                timeout=10,
+            )
+            return None
+        controller = self.deck.controller
+        backend = controller.backend(backend_id)
+        from_ = fields.from_
+        if from_ and "/blobs/sha256" in from_.replace("\\", "/") and self.doc.model:
+            # `ollama show` writes FROM as the server's blob path; the model's name means the
+            # same weights and is what /api/create accepts.
+            from_ = self.doc.model
+        license_ = list(fields.license) or None
+        parameters = dict(fields.parameters) or None
+        gguf = self._local_gguf(from_)
+        if gguf is not None:
+            extra: dict[str, object] = {
+                "template": fields.template,
+                "system": fields.system,
+                "license": license_,
+                "parameters": parameters,
+                "messages": fields.messages or None,
+                "quantize": quantize,
+            }
+            extra = {k: v for k, v in extra.items() if v is not None}
+            op = controller.run_operation(
+                "create",
+                f"create {name}",
+                backend_id,
+                lambda: backend.import_gguf(gguf, name, modelfile_extra=extra),
+            )
+        else:
+            request = CreateRequest(
+                model=name,
+                from_=from_,
+                template=fields.template,
+                system=fields.system,
+                license=license_,
+                parameters=parameters,
+                messages=[ChatMessage(m["role"], m["content"]) for m in fields.messages] or None,
+                quantize=quantize,
+            )
+            op = controller.run_operation(
+                "create", f"create {name}", backend_id, lambda: backend.create(request)
+            )
+        self._my_ops[op.id] = (self.doc.key, text)
+        self.query_one(OperationsPanel).track(op)
+        return op
+
+    def _local_gguf(self, from_: str | None) -> Path | None:
+        if not from_ or not from_.lower().endswith(".gguf"):
+            return None
+        path = Path(from_).expanduser()
+        if not path.is_absolute():
+            base = self.doc.path.parent if self.doc.path is not None else Path.cwd()
+            path = base / path
+        return path if path.is_file() else None
+
+    @work(group="editor-save", exclusive=True, exit_on_error=False)
+    async def _apply_inference_model(self) -> None:
+        doc = self.doc
+        folder_model = doc.path is not None and doc.backend and doc.model
+        if not folder_model or doc.path is None:
+            self.notify(
+                "Create writes inference_model.json into an ONNX model folder: open the model "
+                "from the Models screen (e), or save this file with ctrl+s.",
+                title="Create",
+                severity="warning",
+                timeout=8,
+            )
+            return
+        if any(d.severity == "error" for d in self.diagnostics):
+            self.notify(
+                f"Fix the errors first ({_count(self.diagnostics)}): the model would not load.",
+                title="Create",
+                severity="warning",
+            )
+            return
+        if await self._save(doc.path):
+            await self.deck.controller.refresh(doc.backend)
+            self.notify(f"{doc.model} uses the new inference_model.json now.", timeout=6)
+
+    # ------------------------------------------------------------------ controller events
+
+    @on(ControllerEvent)
+    def _controller_event(self, message: ControllerEvent) -> None:
+        event = message.event
+        if isinstance(event, ModelsChanged) and self._wanted is not None:
+            self._resolve_wanted()
+        elif isinstance(event, OperationUpdated):
+            self.query_one(OperationsPanel).track(event.operation)
+            self._operation_finished(event.operation)
+
+    def _operation_finished(self, op: Operation) -> None:
+        if op.id not in self._my_ops or op.state is OperationState.RUNNING:
+            return
+        key, text = self._my_ops.pop(op.id)
+        if op.state is OperationState.DONE:
+            self.notify(f"{op.title.removeprefix('create ')} is created.", title="Create")
+            if self.doc.key == key and self.doc.path is None:
+                # For a model's Modelfile (no file), creating the model is what saving means.
+                self._saved_text = text
+                self._draft_text = text
+                self._show_title()
+                self.run_worker(self._discard_drafts(key), group="editor-draft")
+        elif op.state is OperationState.FAILED:
+            self.notify(op.error, title="Create failed", severity="error", timeout=15)
