@@ -13,8 +13,10 @@ SCREENS: dict[str, str] = {
     "backends": "tui.screens.backends:BackendsScreen",
     "models": "tui.screens.models:ModelsScreen",
     "variants": "tui.screens.variants:VariantsScreen",
+    "editor": "tui.screens.editor:EditorScreen",
     "monitor": "tui.screens.monitor:MonitorScreen",
     "chat": "tui.screens.chat:ChatScreen",
+    "bench": "tui.screens.bench:BenchScreen",
 }
 
 

@@ -63,6 +63,26 @@ MIGRATIONS: list[str] = [
         detail TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 3: benchmark results, one row per model and prompt (every run's figures in ``result``)
+    """
+    CREATE TABLE bench_runs (
+        id INTEGER PRIMARY KEY,
+        batch TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        backend TEXT NOT NULL,
+        model TEXT NOT NULL,
+        prompt TEXT NOT NULL,
+        prompt_set TEXT NOT NULL,
+        status TEXT NOT NULL,
+        ttft_s REAL,
+        prompt_tps REAL,
+        decode_tps REAL,
+        peak_rss INTEGER,
+        peak_vram INTEGER,
+        result TEXT NOT NULL
+    );
+    CREATE INDEX bench_runs_by_time ON bench_runs(started_at DESC, id DESC);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
