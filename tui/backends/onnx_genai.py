@@ -237,7 +237,6 @@ class OnnxGenAIBackend(Backend):
         plural = "dir" if len(existing) == 1 else "dirs"
         return f"onnxruntime-genai {version}, {len(existing)} model {plural}"
 
-
     def add_model_dir(self, path: Path) -> None:
         """Look for models in ``path`` too from the next listing on (already there: no change)."""
         path = Path(path).expanduser().absolute()
@@ -246,6 +245,7 @@ class OnnxGenAIBackend(Backend):
         self.model_dirs.append(path)
         self.roots.append(path)
         self.location = ", ".join(map(str, self.roots))
+
     def _scan(self) -> tuple[dict[str, _Folder], dict[Path, str]]:
         found: dict[str, _Folder] = {}
         problems: dict[Path, str] = {}
