@@ -1,20 +1,27 @@
-"""``slmdeck fit`` through run(Namespace): catalog names, GGUF files, ONNX folders and failures.
+"""``slmdeck fit``: catalog names, GGUF files, ONNX folders, installed models and failures.
 
 Free RAM and VRAM are read live, so these tests check what does not depend on them: the variants,
 their memory arithmetic and the exit codes. ``--bandwidth`` skips the bandwidth measurement.
+Installed models come from the real backends: Ollama is the loopback replay server, ONNX folders
+are the committed tiny model copied into a model dir.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import TINY_ONNX
+from tests.ollama_replay import ReplayServer, start_replay_server
 from tests.test_gguf_info import _genai_folder, write_gguf
+from tui import cli
 from tui.commands import fit
-from tui.core.catalog import load_catalog
+from tui.core.catalog import CatalogError, default_catalog, load_catalog, parse_catalog
 from tui.core.quant import ArchDims, Variant
 
 
@@ -77,7 +84,8 @@ def test_table_output(capsys: pytest.CaptureFixture[str]) -> None:
     for column in ("QUANT", "BPW", "SIZE", "MEMORY", "FIT", "WHERE", "TOK/S MAX", "INSTALLED"):
         assert column in header
     assert "gemma3:1b-it-q8_0" in out and "~" in out  # estimated sizes are marked
-    assert "not yet calibrated" in out
+    assert "llama.cpp overhead (fitted to measured RSS after a prompt of up to 512 tokens)" in out
+    assert "not calibrated" not in out
 
 
 def test_beyond_trained_context_is_noted(capsys: pytest.CaptureFixture[str]) -> None:
@@ -141,3 +149,109 @@ def test_extra_sources_come_before_the_catalog(capsys: pytest.CaptureFixture[str
     assert resolved.kind == "catalog"
     marked = fit.resolve_dims("qwen2.5:7b", catalog=load_catalog(), installed_tags=["qwen2.5:7b"])
     assert [v.tag for v in marked.variants if v.installed] == ["qwen2.5:7b-instruct-q4_K_M"]
+
+
+# ------------------------------------------------------------------------------ installed models
+
+
+@pytest.fixture
+def replay(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReplayServer]:
+    with start_replay_server() as srv:
+        monkeypatch.setenv("OLLAMA_HOST", srv.host_port)
+        yield srv
+
+
+def _cli_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict:  # type: ignore[type-arg]
+    assert cli.main(["fit", *argv, "--json", "--bandwidth", "50"]) == 0
+    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+def test_installed_ollama_model_from_show(
+    replay: ReplayServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "llama3.2" is installed as llama3.2:latest; its size label (3B) finds the catalog entry.
+    report = _cli_json(capsys, "llama3.2")
+    assert report["kind"] == "ollama" and report["model"] == "llama3.2:3b"
+    d = report["dims"]
+    assert (d["n_layers"], d["n_kv_heads"], d["head_dim_k"], d["source"]) == (28, 8, 128, "ollama")
+    assert d["n_params"] == 3212749888  # general.parameter_count from /api/show
+    shows = [r.body for r in replay.requests if r.path == "/api/show"]
+    assert shows == [{"model": "llama3.2:latest"}]
+    installed = [v for v in report["variants"] if v["installed"]]
+    assert [v["tag"] for v in installed] == ["llama3.2:3b-instruct-q4_K_M"]
+    (q4,) = installed
+    assert q4["file_size"] == 2019393189 and q4["size_estimated"] is False  # /api/tags' size
+    assert q4["memory"]["kv_cache"] == 2 * 28 * 4096 * 8 * 128 * 2
+    assert report["engine"] == "llama.cpp" and report["ctx"] == 4096
+    assert any("/api/show" in n for n in report["notes"])
+
+
+def test_installed_ollama_model_the_catalog_does_not_know(
+    replay: ReplayServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = fit.OllamaSource(replay.host_port, catalog=lambda: parse_catalog({}))
+    args = _args("qwen2.5:0.5b", json=True, ctx=1024)
+    assert fit.run(args, extra_sources=[empty], catalog=parse_catalog({})) == 0
+    report = json.loads(capsys.readouterr().out)
+    (v,) = report["variants"]
+    assert v["tag"] == "qwen2.5:0.5b" and v["installed"] and v["quant"] == "Q4_K_M"
+    assert v["bpw"] == pytest.approx(397821319 * 8 / 494032768)  # size x 8 / parameters
+    # qwen2: 24 layers, 2 kv heads, no key_length: head dim 896 / 14 = 64.
+    assert v["memory"]["kv_cache"] == 2 * 24 * 1024 * 2 * 64 * 2
+    assert any("only the installed variant" in n for n in report["notes"])
+
+
+def test_name_not_installed_falls_back_to_the_catalog(
+    replay: ReplayServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = _cli_json(capsys, "qwen2.5:7b")
+    assert report["kind"] == "catalog" and not any(v["installed"] for v in report["variants"])
+    assert [r.path for r in replay.requests if r.path.startswith("/api/")] == ["/api/tags"]
+
+
+def test_ollama_down_and_unknown_name_says_both(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["fit", "my-model:1b", "--bandwidth", "50"]) == 2
+    err = capsys.readouterr().err
+    assert "my-model:1b is not in the offline catalog" in err
+    assert "installed Ollama models were not checked" in err and "is not running" in err
+    assert "Traceback" not in err
+
+
+def test_installed_onnx_model_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(TINY_ONNX, models / "tiny-llama-onnx-int4")
+    monkeypatch.setenv("SLMDECK_MODEL_DIRS", str(models))
+    # inference_model.json names it "tiny-llama", as the Models screen lists it.
+    report = _cli_json(capsys, "tiny-llama")
+    assert report["kind"] == "onnx" and report["engine"] == "onnxruntime-genai"
+    assert report["ctx"] == 256  # search.max_length, what GenAI allocates its cache for
+    installed = [v for v in report["variants"] if v["installed"]]
+    assert [(v["tag"], v["quant"]) for v in installed] == [("tiny-llama", "int4")]
+    files = models / "tiny-llama-onnx-int4"
+    weights = (files / "model.onnx").stat().st_size + (files / "model.onnx.data").stat().st_size
+    assert installed[0]["file_size"] == weights
+    # GenAI's CPU cache is fp32: 2 (K, V) x 2 layers x 256 tokens x 2 kv heads x 16 x 4 bytes.
+    assert installed[0]["memory"]["kv_cache"] == 2 * 2 * 256 * 2 * 16 * 4 == 131_072
+    assert {v["quant"] for v in report["variants"]} == {"int4", "int8", "fp16", "fp32"}
+    assert cli.main(["fit", "tiny-llama", "--bandwidth", "50"]) == 0
+    assert "--kv-cache does not apply" in capsys.readouterr().out
+
+
+def test_default_catalog_reads_the_user_file(tmp_path: Path) -> None:
+    from tui.config import config_dir
+
+    user = config_dir() / "catalog.json"
+    user.parent.mkdir(parents=True, exist_ok=True)
+    dims = {"n_layers": 2, "n_embd": 64, "n_heads": 4, "n_kv_heads": 2, "head_dim": 16}
+    dims |= {"context_length": 256, "vocab_size": 323, "n_params": 115_000}
+    variant = {"tag": "tiny:1m-f32", "quant": "F32", "size": 460_000}
+    spec = {"dims": dims, "variants": [variant], "notes": "mine"}
+    user.write_text(json.dumps({"families": {"tiny": {"sizes": {"1m": spec}}}}))
+    assert default_catalog().lookup("tiny:1m").notes == "mine"
+    assert default_catalog().lookup("qwen2.5:3b").dims.n_layers == 36  # shipped ones stay
+    user.write_text("{broken")
+    with pytest.raises(CatalogError, match="not valid JSON"):
+        default_catalog()
+    assert fit.run(_args("qwen2.5:3b"), extra_sources=()) == 2

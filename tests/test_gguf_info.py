@@ -21,7 +21,7 @@ from tui.core.gguf_info import (
     read_genai_folder,
     read_gguf,
 )
-from tui.core.quant import kv_cache_bytes
+from tui.core.quant import kv_cache_bytes, memory_estimate
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tiny-llama-f32.gguf"
 
@@ -164,6 +164,19 @@ def test_tiny_fixture_model() -> None:
     assert info.weights_bytes == 4 * info.n_params  # every weight is a 4-byte float
     assert info.file_type == "F32"
     assert d.vocab_size > 0 and d.context_length > 0
+
+
+def test_tiny_fixture_estimate_from_its_header() -> None:
+    """The estimate of the real tiny GGUF, from the dims its header gives, worked out by hand."""
+    info = read_gguf(FIXTURE)
+    d = info.dims
+    assert (d.vocab_size, d.context_length, d.source) == (323, 256, "gguf")
+    est = memory_estimate(info.weights_bytes, d, 256)
+    # KV: 2 (K, V) x 2 layers x 256 tokens x 2 kv heads x 16 dims x 2 bytes (f16).
+    assert est.kv_cache == 2 * 2 * 256 * 2 * 16 * 2 == 65_536
+    # llama.cpp overhead: 6.8 MiB + 357 B x 323 tokens + 2.5 x 256 x 256 prompt scores x 4 heads x 4.
+    assert est.overhead == round(round(6.8 * 1024**2) + 357 * 323 + 2.5 * 256 * 256 * 4 * 4)
+    assert est.total == info.weights_bytes + 65_536 + est.overhead
 
 
 # ------------------------------------------------------------------------------------- Ollama

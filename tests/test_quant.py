@@ -8,7 +8,10 @@ from dataclasses import replace
 import pytest
 
 from tui.core.quant import (
+    DEFAULT_OVERHEAD,
     GOOD_HEADROOM,
+    LLAMACPP_OVERHEAD,
+    ORT_GENAI_OVERHEAD,
     PERFECT_HEADROOM,
     ArchDims,
     FitLevel,
@@ -24,6 +27,7 @@ from tui.core.quant import (
     memory_estimate,
     normalize_quant,
     onnx_int4_bpw,
+    overhead_for,
     rank_variants,
     swa_flags_from_pattern,
 )
@@ -183,19 +187,58 @@ def test_encoder_has_no_kv_cache_and_bad_type_is_refused() -> None:
 
 
 def test_memory_estimate_terms() -> None:
-    over = OverheadModel(base_bytes=100, batch=512, flash_attention=False)
+    over = OverheadModel(
+        "test", base_bytes=100, batch=512, vocab_bytes=10, logits_factor=1.5, scores_factor=2
+    )
     est = memory_estimate(2_000_000_000, LLAMA32_3B, 4096, "f16", over)
-    logits = 512 * 128256 * 4  # 262,668,288: one micro-batch of f32 logits
-    scores = 512 * 4096 * 24 * 4  # 201,326,592: attention scores without flash attention
+    vocab = 128256 * 10  # 1,282,560: tokenizer tables
+    logits = 394_002_432  # 1.5 x 512 tokens x 128,256 vocab x 4 bytes = 1.5 x 262,668,288
+    assert logits == 1.5 * 512 * 128256 * 4
+    scores = 2 * 512 * 512 * 24 * 4  # 50,331,648: scores of one 512-token prompt batch
     assert est.weights == 2_000_000_000
-    assert est.kv_cache == 469_762_048
-    assert est.overhead == 100 + logits + scores == 463_994_980
-    assert est.total == 2_000_000_000 + 469_762_048 + 463_994_980
-    # A context shorter than the batch bounds both terms by the context.
+    assert est.kv_cache == 469_762_048  # 2 x 28 x 4096 x 8 x 128 x 2
+    assert est.overhead == 100 + vocab + logits + scores == 445_616_740
+    assert est.total == 2_000_000_000 + 469_762_048 + 445_616_740
+    # A context shorter than the batch bounds the prompt by the context.
     short = memory_estimate(0, LLAMA32_3B, 256, "f16", over)
-    assert short.overhead == 100 + 256 * 128256 * 4 + 256 * 256 * 24 * 4
-    flash = OverheadModel(base_bytes=100, batch=512, flash_attention=True)
-    assert memory_estimate(0, LLAMA32_3B, 4096, "f16", flash).overhead == 100 + logits
+    assert short.overhead == 100 + vocab + 1.5 * 256 * 128256 * 4 + 2 * 256 * 256 * 24 * 4
+    # A share of the weights (an engine's prepacked copy) counts too.
+    packed = OverheadModel("test", base_bytes=0, weights_fraction=0.25)
+    assert memory_estimate(1_000, LLAMA32_3B, 16, "f16", packed).overhead == 250
+
+
+def test_memory_estimate_dense_gqa_moe() -> None:
+    zero = OverheadModel("none", base_bytes=0)
+    # Dense (MHA) 7B-like: 32 layers x 32 kv heads x 128 x 2048 tokens x 2 (K, V) x 2 bytes.
+    dense = replace(QWEN25_7B, n_layers=32, n_heads=32, n_kv_heads=32)
+    est = memory_estimate(4_000_000_000, dense, 2048, "f16", zero)
+    assert est.kv_cache == 2 * 32 * 2048 * 32 * 128 * 2 == 1_073_741_824
+    assert est.total == 4_000_000_000 + 1_073_741_824
+    # GQA: the same with 4 kv heads is an eighth of it.
+    gqa = replace(dense, n_kv_heads=4)
+    assert memory_estimate(0, gqa, 2048, "f16", zero).kv_cache == 2 * 32 * 2048 * 4 * 128 * 2
+    # MoE: all experts' weights must be resident, the cache is a dense model's.
+    moe = memory_estimate(24_000_000_000, MIXTRAL, 8192, "q8_0", zero)
+    assert moe.kv_cache == 2 * 32 * 8192 * 8 * 128 * 34 // 32 == 570_425_344
+    assert moe.total == 24_000_000_000 + 570_425_344
+
+
+def test_engine_overhead_models() -> None:
+    # llama.cpp (calibrated): 6.8 MiB + 357 B x vocab + 2.5 x 512 x 512 x heads x 4 bytes.
+    llama = memory_estimate(0, LLAMA32_3B, 4096, "f16", LLAMACPP_OVERHEAD)
+    assert llama.overhead == round(round(6.8 * 1024**2) + 357 * 128256 + 2.5 * 512 * 512 * 24 * 4)
+    assert LLAMACPP_OVERHEAD.calibrated and DEFAULT_OVERHEAD is LLAMACPP_OVERHEAD
+    # ONNX Runtime GenAI keeps an fp32 cache whatever kv_type says: 4 bytes, not 2.
+    onnx = replace(LLAMA32_3B, source="onnx")
+    assert overhead_for(onnx) is ORT_GENAI_OVERHEAD
+    assert overhead_for(LLAMA32_3B) is LLAMACPP_OVERHEAD
+    ort = memory_estimate(1_000_000, onnx, 1024, "q4_0")
+    assert ort.kv_cache == 2 * 28 * 1024 * 8 * 128 * 4 == 234_881_024
+    # 42 MiB + 0.147 x weights + 1.36 x 512 prompt tokens x vocab x 4 bytes of logits.
+    assert ort.overhead == round(42 * 1024**2 + 0.147 * 1_000_000 + 1.36 * 512 * 128256 * 4)
+    # rank_variants picks the same engine model when given none.
+    (row,) = rank_variants([Variant("m", "int4", 4.5, 1_000_000)], onnx, 1024, "f16", 0, 10**12, 0)
+    assert row.memory == ort
 
 
 # ------------------------------------------------------------------------------------ fit levels
@@ -242,7 +285,7 @@ def test_decode_ceiling() -> None:
 
 
 def test_moe_ceiling_reads_only_active_experts() -> None:
-    zero = OverheadModel(base_bytes=0, batch=1, flash_attention=True)
+    zero = OverheadModel("none", base_bytes=0)
     v = Variant("mixtral:q4", "Q4_K_M", 4.0, 20_000_000_000)
     (row,) = rank_variants([v], MIXTRAL, 4096, "f16", 0, 10**12, 100e9, overhead=zero)
     # active share 10e9 / 40e9 of 20 GB = 5 GB; + 536,870,912 KV -> 100e9 / 5,536,870,912
@@ -253,7 +296,7 @@ def test_moe_ceiling_reads_only_active_experts() -> None:
 
 
 def test_gpu_bandwidth_used_for_gpu_placement() -> None:
-    zero = OverheadModel(base_bytes=0, batch=1, flash_attention=True)
+    zero = OverheadModel("none", base_bytes=0)
     tiny = replace(LLAMA32_3B, causal=False, vocab_size=0)
     v = Variant("m", "Q8_0", 8.5, 1_000)
     (gpu,) = rank_variants([v], tiny, 10, "f16", 10_000, 0, 1e6, gpu_bandwidth=1e9, overhead=zero)
@@ -293,7 +336,7 @@ def _variants() -> list[Variant]:
 
 
 def test_rank_flags_best_quality_that_fits_comfortably() -> None:
-    zero = OverheadModel(base_bytes=0, batch=1, flash_attention=True)
+    zero = OverheadModel("none", base_bytes=0)
     enc = replace(LLAMA32_3B, causal=False, vocab_size=0)  # memory = weights only
     rows = rank_variants(_variants(), enc, 4096, "f16", 0, 3_800, 1e9, overhead=zero)
     assert [r.variant.tag for r in rows] == ["m:fp16", "m:q8_0", "m:q4_K_M"]
@@ -305,7 +348,7 @@ def test_rank_flags_best_quality_that_fits_comfortably() -> None:
 
 
 def test_rank_falls_back_to_marginal_then_none() -> None:
-    zero = OverheadModel(base_bytes=0, batch=1, flash_attention=True)
+    zero = OverheadModel("none", base_bytes=0)
     enc = replace(LLAMA32_3B, causal=False, vocab_size=0)
     rows = rank_variants(_variants(), enc, 4096, "f16", 0, 2_100, 1e9, overhead=zero)
     assert [r.best for r in rows] == [False, False, True]

@@ -1,33 +1,48 @@
 """``slmdeck fit MODEL``: which variants of a model fit this machine, and how fast they could decode.
 
-MODEL is a GGUF file, an ONNX GenAI folder or a catalog name (``qwen2.5:3b``). Memory is weights +
-KV cache at ``--ctx`` + runtime overhead, judged against live free VRAM and RAM; the speed column is
-the memory-bandwidth ceiling of decode, not a measurement.
+MODEL is a GGUF file, an ONNX GenAI folder, an installed model (an ONNX folder in the configured
+model dirs by name, or an Ollama model, described by its ``/api/show``) or a catalog name
+(``qwen2.5:3b``). Memory is weights + KV cache at ``--ctx`` + the engine's runtime overhead (fitted
+to measured RSS by bench/fit_accuracy.py), judged against live free VRAM and RAM; the speed column
+is the memory-bandwidth ceiling of decode, not a measurement.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tui.core.catalog import Catalog, CatalogError, load_catalog
-from tui.core.gguf_info import GGUFError, ModelFolderError, read_genai_folder, read_gguf
+from tui.core.catalog import Catalog, CatalogEntry, CatalogError, default_catalog
+from tui.core.gguf_info import (
+    GGUFError,
+    ModelFolderError,
+    dims_from_ollama_model_info,
+    read_genai_folder,
+    read_gguf,
+)
 from tui.core.quant import (
-    DEFAULT_OVERHEAD,
     FIT_THRESHOLDS_TEXT,
     KV_BYTES_PER_ELEMENT,
     ONNX_PRECISIONS,
     ArchDims,
     Variant,
     VariantFit,
+    bits_per_weight,
     measure_memory_bandwidth,
+    normalize_quant,
+    overhead_for,
     rank_variants,
 )
+
+if TYPE_CHECKING:
+    from tui.backends.base import ModelInfo
+    from tui.config import Config
 
 DEFAULT_CTX = 4096
 """Ollama's default ``num_ctx``."""
@@ -48,6 +63,9 @@ class ResolvedModel:
     dims: ArchDims
     variants: tuple[Variant, ...]
     notes: tuple[str, ...] = field(default=())
+    default_ctx: int = 0
+    """The context the engine will really use when ``--ctx`` is not given (ONNX Runtime GenAI:
+    ``search.max_length``); 0 means :data:`DEFAULT_CTX`."""
 
 
 ModelSource = Callable[[str], "ResolvedModel | None"]
@@ -91,7 +109,9 @@ def resolve_dims(
             onnx_notes = (
                 f"ONNX Runtime GenAI sizes its KV cache for search.max_length = {onnx.max_length}",
             )
-            return ResolvedModel(str(path), "onnx", onnx.dims, (variant,), onnx_notes)
+            return ResolvedModel(
+                str(path), "onnx", onnx.dims, (variant,), onnx_notes, onnx.max_length
+            )
         try:
             info = read_gguf(path)
         except GGUFError as exc:
@@ -103,11 +123,12 @@ def resolve_dims(
         found = source(model)
         if found is not None:
             return found
-    cat = catalog if catalog is not None else _default_catalog()
     try:
+        cat = catalog if catalog is not None else default_catalog()
         entry = cat.lookup(model)
     except CatalogError as exc:
-        raise FitInputError(str(exc)) from None
+        problems = [p for s in extra_sources for p in getattr(s, "problems", ())]
+        raise FitInputError("; ".join([str(exc), *problems])) from None
     if installed_tags:
         entry = entry.with_installed(installed_tags)
     notes = [f"source: {entry.source}"]
@@ -118,13 +139,177 @@ def resolve_dims(
     return ResolvedModel(entry.name, "catalog", entry.dims, entry.variants, tuple(notes))
 
 
-def _default_catalog() -> Catalog:
-    from tui.config import config_dir
+# ------------------------------------------------------------------------------ installed models
 
-    try:
-        return load_catalog(config_dir() / "catalog.json")
-    except CatalogError as exc:
-        raise FitInputError(str(exc)) from None
+
+def fill_gaps(real: ArchDims, catalog: ArchDims) -> ArchDims:
+    """``real`` with its zero fields (an /api/show without vocab size, say) taken from the catalog."""
+    gaps = {
+        name: getattr(catalog, name)
+        for name in ("vocab_size", "n_params", "context_length", "head_dim_k", "head_dim_v")
+        if not getattr(real, name) and getattr(catalog, name)
+    }
+    return replace(real, **gaps) if gaps else real
+
+
+def installed_variant(info: ModelInfo, n_params: int) -> Variant:
+    """An installed model as a variant: its real size, bits per weight from its parameters."""
+    quant = normalize_quant(info.quantization) if info.quantization else "?"
+    bpw = info.size * 8 / n_params if n_params and info.size else 0.0
+    return Variant(info.name, quant, bpw, info.size, installed=True)
+
+
+def ollama_resolved(
+    info: ModelInfo,
+    dims: ArchDims,
+    installed: Sequence[ModelInfo],
+    entry: CatalogEntry | None,
+) -> ResolvedModel:
+    """Variants of an installed Ollama model: the catalog entry's tags (installed ones with their
+    real size) or, for a model the catalog does not know, the installed model alone."""
+    notes = [f"dimensions from {info.backend}'s /api/show"]
+    if entry is None:
+        notes.append("not in the offline catalog: only the installed variant is known")
+        return ResolvedModel(
+            info.name, "ollama", dims, (installed_variant(info, dims.n_params),), tuple(notes)
+        )
+    dims = fill_gaps(dims, entry.dims)
+    entry = entry.with_installed([m.name for m in installed])
+    aliases = dict(entry.aliases or {})
+    tags = {v.tag for v in entry.variants}
+    exact: dict[str, int] = {}
+    for m in installed:
+        target = aliases.get(m.name) or aliases.get(m.name.removesuffix(":latest")) or m.name
+        if target not in tags and m is info and m.quantization:
+            # An alias the catalog does not list (``llama3.2:latest``): match it by quantization.
+            quant = normalize_quant(m.quantization)
+            target = next((v.tag for v in entry.variants if v.quant == quant), target)
+        if target in tags and m.size:
+            exact[target] = m.size
+    variants = tuple(
+        replace(v, file_size=exact[v.tag], size_estimated=False, installed=True)
+        if v.tag in exact
+        else v
+        for v in entry.variants
+    )
+    if any(v.size_estimated for v in variants):
+        notes.append("sizes marked ~ are parameters x bits per weight (offline catalog)")
+    return ResolvedModel(entry.name, "ollama", dims, variants, tuple(notes))
+
+
+class OllamaSource:
+    """Resolves a model installed in Ollama: ``/api/tags`` finds it, ``/api/show`` describes it.
+
+    Returns None for a name Ollama does not have, or when Ollama cannot be reached; then
+    :attr:`problems` says why, for the error message if nothing else knows the name either.
+    """
+
+    def __init__(self, host: str | None, catalog: Callable[[], Catalog] = default_catalog) -> None:
+        self.host = host
+        self.catalog = catalog
+        self.problems: list[str] = []
+
+    def __call__(self, name: str) -> ResolvedModel | None:
+        from tui.backends.base import BackendError
+
+        try:
+            return asyncio.run(self._resolve(name))
+        except BackendError as exc:
+            self.problems.append(f"installed Ollama models were not checked: {exc}")
+            return None
+
+    async def _resolve(self, name: str) -> ResolvedModel | None:
+        from tui.backends.ollama import OllamaBackend
+
+        backend = OllamaBackend(self.host, timeout=15.0, connect_timeout=2.0)
+        try:
+            models = await backend.list_models()
+            wanted = {name, f"{name}:latest"} if ":" not in name else {name}
+            found = [m for m in models if m.name in wanted]
+            if not found:
+                return None
+            info = found[0]
+            details = await backend.show(info.name)
+        finally:
+            await backend.aclose()
+        if not details.model_info:
+            return None
+        meta = {"family": info.family, "parameter_size": info.parameter_size}
+        dims = dims_from_ollama_model_info(details.model_info, meta)
+        label = str(details.model_info.get("general.size_label") or "").lower()
+        base = info.name.partition(":")[0]
+        return ollama_resolved(info, dims, models, self._entry([info.name, f"{base}:{label}"]))
+
+    def _entry(self, names: Sequence[str]) -> CatalogEntry | None:
+        # ``llama3.2:latest`` is no catalog tag; its size label (3B) finds the entry.
+        try:
+            catalog = self.catalog()
+        except CatalogError:
+            return None
+        for name in names:
+            try:
+                return catalog.lookup(name)
+            except CatalogError:
+                continue
+        return None
+
+
+class OnnxSource:
+    """Resolves an ONNX GenAI folder installed in the configured model dirs, by its model name."""
+
+    def __init__(self, model_dirs: Sequence[Path], foundry_cache: Path | None = None) -> None:
+        self.model_dirs = list(model_dirs)
+        self.foundry_cache = foundry_cache
+        self.problems: list[str] = []
+
+    def __call__(self, name: str) -> ResolvedModel | None:
+        from tui.backends.onnx_genai import OnnxGenAIBackend
+
+        backend = OnnxGenAIBackend(self.model_dirs, foundry_cache=self.foundry_cache)
+        models = asyncio.run(backend.list_models())
+        info = next((m for m in models if m.name == name), None)
+        if info is None or info.path is None:
+            return None
+        try:
+            folder = read_genai_folder(info.path)
+        except ModelFolderError as exc:
+            raise FitInputError(str(exc)) from None
+        from tui.backends.onnx_genai import estimate_parameters
+
+        config = json.loads((Path(info.path) / "genai_config.json").read_text(encoding="utf-8"))
+        n_params = estimate_parameters(config)
+        dims = replace(folder.dims, n_params=n_params)
+        precision = (info.quantization or "").lower() or "onnx"
+        bpw = folder.weights_bytes * 8 / n_params if n_params else 0.0
+        variants = [Variant(info.name, precision, bpw, folder.weights_bytes, installed=True)]
+        notes = [f"installed ONNX folder {info.path}"]
+        if n_params:
+            for other in ONNX_PRECISIONS:
+                if other != precision:
+                    bpw = bits_per_weight(other)
+                    size = round(n_params * bpw / 8)
+                    variants.append(Variant(other, other, bpw, size, size_estimated=True))
+            notes.append("sizes marked ~ are estimated parameters x bits per weight")
+        notes.append(
+            f"ONNX Runtime GenAI sizes its KV cache for search.max_length = {folder.max_length}"
+        )
+        return ResolvedModel(
+            info.name, "onnx", dims, tuple(variants), tuple(notes), folder.max_length
+        )
+
+
+def installed_sources(config: Config | None = None) -> list[ModelSource]:
+    """Resolvers for installed models, from the settings: ONNX model dirs first (local files),
+    then Ollama (one loopback or LAN request) when it is enabled."""
+    from tui.config import load_config
+
+    cfg = config if config is not None else load_config()
+    sources: list[ModelSource] = []
+    if cfg.model_dirs or cfg.foundry_cache is not None:
+        sources.append(OnnxSource(cfg.model_dirs, cfg.foundry_cache))
+    if cfg.ollama_enabled:
+        sources.append(OllamaSource(cfg.ollama_host))
+    return sources
 
 
 # ------------------------------------------------------------------------------- live resources
@@ -257,7 +442,8 @@ def _report(
         "bandwidth_bytes_s": bandwidth,
         "gpu_bandwidth_bytes_s": gpu_bw,
         "thresholds": FIT_THRESHOLDS_TEXT,
-        "overhead_calibrated": DEFAULT_OVERHEAD.calibrated,
+        "engine": overhead_for(model.dims).engine,
+        "overhead_calibrated": overhead_for(model.dims).calibrated,
         "notes": list(model.notes),
         "variants": [
             {
@@ -287,10 +473,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "model",
         metavar="MODEL",
-        help="GGUF file, ONNX GenAI folder or catalog name such as qwen2.5:3b",
+        help="GGUF file, ONNX GenAI folder, installed model or catalog name such as qwen2.5:3b",
     )
     parser.add_argument(
-        "--ctx", type=int, default=DEFAULT_CTX, help=f"context length (default {DEFAULT_CTX})"
+        "--ctx",
+        type=int,
+        default=None,
+        help=f"context length (default {DEFAULT_CTX}; an ONNX model's search.max_length)",
     )
     parser.add_argument(
         "--kv-cache",
@@ -313,19 +502,26 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def run(
     args: argparse.Namespace,
     *,
-    extra_sources: Sequence[ModelSource] = (),
+    extra_sources: Sequence[ModelSource] | None = None,
     catalog: Catalog | None = None,
 ) -> int:
-    """Print the variants of ``args.model`` with memory, fit and speed ceiling; return the exit code."""
-    ctx = int(getattr(args, "ctx", DEFAULT_CTX))
-    if ctx <= 0:
-        print(f"--ctx must be a positive number of tokens, not {ctx}", file=sys.stderr)
+    """Print the variants of ``args.model`` with memory, fit and speed ceiling; return the exit code.
+
+    ``extra_sources`` None means the installed models of the configured backends
+    (:func:`installed_sources`); pass ``()`` for files and the catalog only.
+    """
+    given = getattr(args, "ctx", None)
+    if given is not None and int(given) <= 0:
+        print(f"--ctx must be a positive number of tokens, not {given}", file=sys.stderr)
         return EXIT_INPUT
+    sources = installed_sources() if extra_sources is None else extra_sources
     try:
-        model = resolve_dims(args.model, extra_sources, catalog=catalog)
+        model = resolve_dims(args.model, sources, catalog=catalog)
     except FitInputError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_INPUT
+    ctx = int(given) if given is not None else (model.default_ctx or DEFAULT_CTX)
+    args.ctx = ctx
     vram, gpu_bw = gpu_free_and_bandwidth()
     ram = free_ram()
     bandwidth = _host_bandwidth(args)
@@ -356,11 +552,15 @@ def run(
         print(line)
     print()
     print("* best quality that fits. " + FIT_THRESHOLDS_TEXT + ".")
+    engine = overhead_for(d)
     print(
-        "MEMORY = weights + KV cache + runtime overhead"
-        + ("" if DEFAULT_OVERHEAD.calibrated else " (overhead constants not yet calibrated)")
+        f"MEMORY = weights + KV cache + {engine.engine} overhead (fitted to measured RSS"
+        f" after a prompt of up to {engine.batch} tokens)"
+        + ("" if engine.calibrated else ", overhead not calibrated")
         + "; TOK/S MAX = bandwidth / bytes read per token, a ceiling, not a measurement."
     )
+    if engine.kv_bytes_per_element:
+        print(f"{engine.engine} keeps its own KV cache type here; --kv-cache does not apply.")
     for note in model.notes:
         print(note)
     return EXIT_OK

@@ -169,6 +169,21 @@ def load_catalog(user_path: str | Path | None = None) -> Catalog:
     return parse_catalog(data)
 
 
+USER_CATALOG_NAME = "catalog.json"
+"""The user's catalog file, in slmdeck's config dir next to ``config.toml``."""
+
+
+def default_catalog() -> Catalog:
+    """The shipped catalog merged with the user's ``catalog.json`` from the config dir.
+
+    Raises:
+        CatalogError: the user's file exists but is not a valid catalog.
+    """
+    from tui.config import config_dir
+
+    return load_catalog(config_dir() / USER_CATALOG_NAME)
+
+
 def parse_catalog(data: Mapping[str, Any]) -> Catalog:
     """Build a :class:`Catalog` from the JSON layout of ``catalog.json``."""
     entries: dict[str, CatalogEntry] = {}

@@ -34,13 +34,11 @@ from tui.core.quant import (
     FIT_THRESHOLDS_TEXT,
     KV_BYTES_PER_ELEMENT,
     ONNX_PRECISIONS,
-    ArchDims,
     FitLevel,
     Placement,
     Variant,
     VariantFit,
     bits_per_weight,
-    normalize_quant,
     rank_variants,
 )
 from tui.core.sanitize import sanitize
@@ -78,63 +76,6 @@ _WHERE = {
 
 
 # ------------------------------------------------------------------------------- resolution
-
-
-def _fill_gaps(real: ArchDims, catalog: ArchDims) -> ArchDims:
-    """``real`` with its zero fields (an /api/show without vocab size, say) taken from the catalog."""
-    gaps = {
-        name: getattr(catalog, name)
-        for name in ("vocab_size", "n_params", "context_length", "head_dim_k", "head_dim_v")
-        if not getattr(real, name) and getattr(catalog, name)
-    }
-    return replace(real, **gaps) if gaps else real
-
-
-def _installed_variant(info: ModelInfo, n_params: int) -> Variant:
-    quant = normalize_quant(info.quantization) if info.quantization else "?"
-    bpw = info.size * 8 / n_params if n_params and info.size else 0.0
-    return Variant(info.name, quant, bpw, info.size, installed=True)
-
-
-def _ollama_resolved(
-    info: ModelInfo,
-    dims: ArchDims,
-    installed: list[ModelInfo],
-    catalog_entry: object | None,
-) -> ResolvedModel:
-    """Variants of an installed Ollama model: the catalog's tags (installed ones with their real
-    size) or, for a model the catalog does not know, the installed model alone."""
-    from tui.commands.fit import ResolvedModel
-    from tui.core.catalog import CatalogEntry
-
-    notes = [f"dimensions from {info.backend}'s /api/show"]
-    if not isinstance(catalog_entry, CatalogEntry):
-        notes.append("not in the offline catalog: only the installed variant is known")
-        return ResolvedModel(
-            info.name, "ollama", dims, (_installed_variant(info, dims.n_params),), tuple(notes)
-        )
-    dims = _fill_gaps(dims, catalog_entry.dims)
-    entry = catalog_entry.with_installed([m.name for m in installed])
-    aliases = dict(entry.aliases or {})
-    tags = {v.tag for v in entry.variants}
-    exact: dict[str, int] = {}
-    for m in installed:
-        target = aliases.get(m.name) or aliases.get(m.name.removesuffix(":latest")) or m.name
-        if target not in tags and m is info and m.quantization:
-            # An alias the catalog does not list (``llama3.2:latest``): match it by quantization.
-            quant = normalize_quant(m.quantization)
-            target = next((v.tag for v in entry.variants if v.quant == quant), target)
-        if target in tags and m.size:
-            exact[target] = m.size
-    variants = tuple(
-        replace(v, file_size=exact[v.tag], size_estimated=False, installed=True)
-        if v.tag in exact
-        else v
-        for v in entry.variants
-    )
-    if any(v.size_estimated for v in variants):
-        notes.append("sizes marked ~ are parameters × bits per weight (offline catalog)")
-    return ResolvedModel(entry.name, "ollama", dims, variants, tuple(notes))
 
 
 def _onnx_resolved(info: ModelInfo, siblings: list[ModelInfo], n_params: int) -> ResolvedModel:
@@ -188,8 +129,8 @@ async def resolve_model(controller: Controller, model: str, backend_id: str = ""
         FitInputError: nothing knows the model.
         BackendError: the backend failed to describe an installed model.
     """
-    from tui.commands.fit import FitInputError, _default_catalog, resolve_dims
-    from tui.core.catalog import CatalogError
+    from tui.commands.fit import ollama_resolved, resolve_dims
+    from tui.core.catalog import CatalogEntry, CatalogError, default_catalog
     from tui.core.gguf_info import dims_from_ollama_model_info, parse_parameter_size
 
     models = controller.all_models()
@@ -222,11 +163,11 @@ async def resolve_model(controller: Controller, model: str, backend_id: str = ""
                 label = str(details.model_info.get("general.size_label") or "").lower()
                 candidates = [info.name, *([f"{base}:{label}"] if label else [])]
 
-                def catalog_entry() -> object | None:
+                def catalog_entry() -> CatalogEntry | None:
                     # ``llama3.2:latest`` is no catalog tag; its size label (3B) finds the entry.
                     try:
-                        catalog = _default_catalog()
-                    except FitInputError:
+                        catalog = default_catalog()
+                    except CatalogError:
                         return None
                     for name in candidates:
                         try:
@@ -237,7 +178,7 @@ async def resolve_model(controller: Controller, model: str, backend_id: str = ""
 
                 entry = await asyncio.to_thread(catalog_entry)
                 on_backend = [m for m in models if m.backend == info.backend]
-                return _ollama_resolved(info, dims, on_backend, entry)
+                return ollama_resolved(info, dims, on_backend, entry)
     tags = [m.name for m in models if m.path is None]
     return await asyncio.to_thread(resolve_dims, model, (), installed_tags=tags)
 
