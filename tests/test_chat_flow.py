@@ -216,3 +216,89 @@ async def test_stop_during_buffered_chunks_takes_effect_at_once(store: ChatStore
         await task
     assert reply_row(store, msg.id) == ("one ", "stopped")
     assert turn.result is not None and turn.result.status == "stopped"
+
+
+async def test_controller_chat_clears_the_live_rate_when_a_stream_ends_or_stops() -> None:
+    from tests.ollama_replay import markdown_reply, start_replay_server
+    from tui.backends.base import ChatMessage
+    from tui.backends.ollama import OllamaBackend
+    from tui.controller import Controller
+
+    with start_replay_server(reply="A short answer.", token_rate=200) as server:
+        controller = Controller([OllamaBackend(server.host_port)], retry_interval=0)
+        try:
+            await controller.refresh_all()
+            question = [ChatMessage("user", "hi")]
+            texts = []
+            async for chunk in controller.chat("ollama", "qwen2.5:0.5b", question):
+                controller.live_tokens_per_second = 42.0  # as the chat screen sets it
+                texts.append(chunk.content)
+            assert "".join(texts) == "A short answer."
+            assert controller.live_tokens_per_second is None
+
+            # Stopped mid-reply: closing the stream clears the rate and hangs up on the server.
+            server.set_reply(markdown_reply(2000))
+            stream = controller.chat("ollama", "qwen2.5:0.5b", question)
+            async for _chunk in stream:
+                controller.live_tokens_per_second = 42.0
+                break
+            assert controller.live_tokens_per_second == 42.0
+            await stream.aclose()  # type: ignore[attr-defined]
+            assert controller.live_tokens_per_second is None
+            assert await asyncio.to_thread(server.wait_for_disconnect, "/api/chat", 10)
+        finally:
+            await controller.aclose()
+
+
+async def test_turn_reports_the_end_before_storing_the_reply(store: ChatStore) -> None:
+    session = store.create_session("t", "ollama", "m")
+    reply = store.add_message(session.id, "assistant", "", status="streaming")
+    seen: list[tuple[str, str]] = []
+
+    async def stream() -> AsyncIterator[ChatChunk]:
+        yield ChatChunk(content="Hello")
+        yield ChatChunk(content=" there", done=True)
+
+    def ended() -> None:
+        # Everything was reported, and the reply is not stored as finished yet.
+        seen.append(("end", reply_row(store, reply.id)[1]))
+
+    turn = ChatTurn(store, reply.id)
+    result = await turn.run(stream, lambda text, _t: seen.append(("delta", text)), ended)
+    assert seen == [("delta", "Hello"), ("delta", " there"), ("end", "streaming")]
+    assert result.status == "complete" and reply_row(store, reply.id) == ("Hello there", "complete")
+
+
+def fill_up(store: ChatStore) -> None:
+    """Make SQLite refuse to grow the file: its own SQLITE_FULL, as on a full disk."""
+    pages = store.db.query("PRAGMA page_count")[0][0]
+    store.db.query(f"PRAGMA max_page_count = {pages}")
+
+
+async def test_full_disk_keeps_streaming_and_says_why(store: ChatStore) -> None:
+    session = store.create_session("t", "ollama", "m")
+    msg = store.add_message(session.id, "assistant", "", status="streaming")
+    clock = Clock()
+    words = [f"word{i} " * 400 for i in range(6)]  # pages' worth of text per batch
+
+    async def stream() -> AsyncIterator[ChatChunk]:
+        for w in words:
+            clock.now += 0.3
+            yield ChatChunk(content=w)
+        yield ChatChunk(done=True, stats=ChatStats(completion_tokens=6))
+
+    fill_up(store)
+    turn = ChatTurn(store, msg.id, clock=clock)
+    result = await turn.run(stream)
+    # Every word arrived and is in the result (the screen shows it) although nothing was written.
+    assert result.status == "complete" and result.content == "".join(words)
+    assert "database or disk is full" in result.store_error
+    stored, status = reply_row(store, msg.id)
+    assert status == "streaming"  # the final write failed: the next start marks it interrupted
+    assert result.content.startswith(stored) and len(stored) < len(result.content)
+
+    # Space comes back: the next turn's writes land again and report no problem.
+    store.db.query("PRAGMA max_page_count = 1073741823")
+    msg2 = store.add_message(session.id, "assistant", "", status="streaming")
+    again = await ChatTurn(store, msg2.id, clock=clock).run(stream)
+    assert again.store_error == "" and reply_row(store, msg2.id) == (again.content, "complete")

@@ -1,12 +1,15 @@
 """The Chat screen as a real process in a pseudo-terminal: model output never reaches the terminal
-raw, and ``kill -9`` mid-reply keeps every token saved up to the last batch."""
+raw (a copy is one OSC 52 of ours, with the escapes inert), and ``kill -9`` mid-reply keeps every
+token saved up to the last batch."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import os
 import pty
+import re
 import select
 import signal
 import sqlite3
@@ -23,6 +26,7 @@ from tui.app import make_app
 from tui.backends.ollama import OllamaBackend
 from tui.config import Config, data_dir
 from tui.controller import Controller
+from tui.core.sanitize import sanitize
 from tui.screens.chat import ChatScreen
 from tui.widgets.chat_message import MessageView
 
@@ -120,6 +124,20 @@ def test_model_output_never_reaches_the_terminal_raw() -> None:
         assert b"\xc2\x9b" not in written  # C1 CSI, UTF-8 encoded
         assert "\u202e".encode() not in written
         assert b"\x07" not in streamed
+
+        # ctrl+y copies the reply as shown (escapes inert) with one OSC 52 of our own, and to a
+        # file for terminals that ignore OSC 52.
+        t.send(b"\x19")
+        t.read_until(
+            lambda o: re.search(rb"\x1b\]52;c;([A-Za-z0-9+/=]*)\x07", o) is not None, "copy"
+        )
+        match = re.search(rb"\x1b\]52;c;([A-Za-z0-9+/=]*)\x07", bytes(t.output))
+        assert match is not None
+        copied = base64.b64decode(match.group(1)).decode()
+        assert copied == sanitize(HOSTILE) and "\x1b" not in copied and "\\x1b]52" in copied
+        clip = data_dir() / "clipboard.txt"
+        t.read_until(lambda _o: clip.is_file(), "clipboard file")
+        assert clip.read_text(encoding="utf-8") == copied
 
 
 def _stored_reply(db: str) -> tuple[str, str] | None:

@@ -19,6 +19,8 @@ from tui.config import Config, data_dir
 from tui.controller import Controller
 from tui.screens.chat import ChatScreen
 from tui.widgets.chat_message import MessageView
+from tui.widgets.chat_stream import StreamingBody
+from tui.widgets.gauge_strip import GaugeStrip
 
 MODEL = "qwen2.5:0.5b"
 REPLY = (
@@ -386,3 +388,140 @@ async def test_long_stored_reply_loads_in_segments() -> None:
             assert view.content == long_reply and len(view.frozen) >= 2
             (live,) = view.query(".msg-body").results(Markdown)
             assert "".join(view.frozen) + live.source == long_reply
+
+
+async def test_chat_with_it_from_another_screen_reaches_a_chat_shown_before(
+    replay: ReplayServer,
+) -> None:
+    app = chat_app(replay)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await ready(pilot)
+        await send(pilot, screen, "first")
+        first = screen.session
+        assert first is not None
+        # Away and back (the screen keys' action; the prompt has the focus and takes digits).
+        app.action_show_screen("backends")
+        await pilot.pause()
+        app.action_show_screen("chat")
+        await pilot.pause()
+        assert app.screen is screen and screen.session is first
+        # The Models or Variants screen's "chat with it" once the chat screen exists.
+        app.action_show_screen("backends")
+        await pilot.pause()
+        assert app.open_screen("chat", model="llama3.2:latest", backend="ollama")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.screen is screen
+        assert (screen.backend_id, screen.model) == ("ollama", "llama3.2:latest")
+        assert screen.session is None and views(screen) == []  # a new chat for that model
+        assert "llama3.2:latest" in str(screen.query_one("#chat-model", Static).render())
+        await send(pilot, screen, "second")
+        sent = [r.body for r in replay.requests if r.path == "/api/chat"][-1]
+        assert sent["model"] == "llama3.2:latest"
+        assert sent["messages"] == [{"role": "user", "content": "second"}]
+        # Without a backend, the one that lists the model is found.
+        app.action_show_screen("backends")
+        await pilot.pause()
+        assert app.open_screen("chat", model="qwen3:0.6b")
+        await pilot.pause()
+        assert (screen.backend_id, screen.model) == ("ollama", "qwen3:0.6b")
+        await app.workers.wait_for_complete()
+        assert screen.session is None
+
+
+async def test_streaming_follows_the_end_until_scrolled_away_and_the_rate_clears() -> None:
+    long_reply = markdown_reply(4000)
+    with start_replay_server(reply=long_reply, token_rate=200) as server:
+        app = chat_app(server)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = await ready(pilot)
+            log = screen.log_view
+            screen.prompt.value = "Write a lot"
+            await pilot.press("enter")
+
+            def body() -> StreamingBody | None:
+                return screen._view.stream_body if screen._view is not None else None
+
+            def end_in_view() -> bool:
+                # The text's last line is on screen (not below it, nor blank reserve below it).
+                b = body()
+                if b is None or b.text_lines < 40:
+                    return False
+                area = log.scrollable_content_region
+                last = b.region.y + b.text_lines - 1
+                return area.bottom - 3 <= last < area.bottom
+
+            await wait_for(end_in_view, pilot, "the end of a long reply followed on screen")
+            # While it streams: no blinking prompt cursor, no scrollbar, the rate in the strip.
+            assert not screen.prompt.cursor_blink
+            assert log.has_class("-streaming")
+            strip = screen.query_one(GaugeStrip)
+            await wait_for(
+                lambda: strip.figures is not None and strip.figures.rate.endswith("tok/s"),
+                pilot,
+                "the live rate in the gauge strip",
+            )
+            assert app.controller.live_tokens_per_second is not None
+
+            # Scrolled up by the user: left there while more text arrives.
+            log.scroll_to(y=0, animate=False, immediate=True)
+            await pilot.pause()
+            b = body()
+            assert b is not None
+            lines = b.text_lines
+            await wait_for(lambda: b.text_lines > lines + 10, pilot, "more text")
+            await pilot.pause()
+            assert log.scroll_y == 0
+
+            await pilot.press("escape")
+            assert screen._turn_worker is not None
+            with pytest.raises(WorkerCancelled):
+                await screen._turn_worker.wait()
+            await pilot.pause()
+            assert app.controller.live_tokens_per_second is None
+            await wait_for(lambda: strip.figures is not None and not strip.figures.rate, pilot, "")
+            assert "– tok/s" in str(strip.render())
+            assert screen.prompt.cursor_blink and not log.has_class("-streaming")
+            assert log.scroll_y == 0  # still where the user left it
+            # Shown as a loaded reply is: frozen segments and a Markdown widget, nothing live.
+            reply = views(screen)[-1]
+            assert reply.stream_body is None and not reply.query(StreamingBody)
+            (last,) = reply.query(".msg-body").results(Markdown)
+            assert "".join(reply.frozen) + last.source == reply.content
+
+
+async def test_escape_leaves_the_prompt_so_screen_keys_work(replay: ReplayServer) -> None:
+    app = chat_app(replay, model=MODEL, backend="ollama")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await ready(pilot)
+        assert app.focused is screen.prompt
+        await pilot.press("2")
+        assert screen.prompt.value == "2" and app.screen is screen  # typed, not a screen key
+        await pilot.press("escape")
+        assert app.focused is not screen.prompt
+        await pilot.press("2")
+        await pilot.pause()
+        assert app.screen is not screen and type(app.screen).__name__ == "ModelsScreen"
+        await pilot.press("6")
+        await pilot.pause()
+        assert app.screen is screen
+        await pilot.press("enter")
+        assert app.focused is screen.prompt and screen.prompt.value == "2"
+
+
+async def test_unwritable_history_keeps_the_prompt_and_says_why(replay: ReplayServer) -> None:
+    app = chat_app(replay, model=MODEL, backend="ollama")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await ready(pilot)
+        assert screen.store is not None
+        # SQLite's own refusal, as on a read-only disk: every write of the history fails.
+        screen.store.db.query("PRAGMA query_only = ON")
+        await send(pilot, screen, "keep me")
+        assert screen.prompt.value == "keep me"
+        assert not views(screen) or views(screen)[-1].role == "user"
+        messages = [n.message for n in app._notifications]
+        assert any("cannot be written" in m and "prompt is kept" in m for m in messages)
+        # Writable again: the same prompt goes through and is stored.
+        screen.store.db.query("PRAGMA query_only = OFF")
+        await send(pilot, screen, screen.prompt.value)
+        assert views(screen)[-1].status == "complete"

@@ -1,4 +1,5 @@
-"""Snapshots of the Chat screen with a stored session (fixed stats, so the picture is stable)."""
+"""Snapshots of the Chat screen with a stored session (fixed stats, so the picture is stable) and
+the gauge strip fed the recorded samples of tests/fixtures/monitor_samples.json."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import FIXTURES
 from tui.app import make_app
 from tui.chatflow import open_chat_store
 from tui.config import Config, data_dir
+from tui.monitor import Monitor, load_samples
 
 REPLY = """Here is a **small** example:
 
@@ -45,12 +48,19 @@ def seeded_app():  # type: ignore[no-untyped-def]
         probe_timeout=1.0,
         retry_interval=0,
     )
-    return make_app(cfg, start_screen="chat")
+    samples = load_samples(FIXTURES / "monitor_samples.json")
+    return make_app(cfg, start_screen="chat", monitor=Monitor.replay(samples, preload=True))
 
 
 async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
-    await pilot.app.screen.ready.wait()
-    await pilot.app.workers.wait_for_complete()
+    app = pilot.app
+    await app.screen.ready.wait()
+    for _ in range(200):
+        if app.last_sample is not None:
+            break
+        await pilot.pause(0.02)
+    assert app.last_sample is not None
+    await app.workers.wait_for_complete()
     await pilot.pause()
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from tui.backends.base import BackendError, ChatChunk, ChatMessage, ChatOptions, ChatStats
 from tui.core.sanitize import sanitize
 from tui.store.chats import ChatStore, Session, StoredMessage
-from tui.store.db import Database
+from tui.store.db import Database, StoreError
 
 SAVE_INTERVAL = 0.25
 """Seconds between batched writes of a streaming reply."""
@@ -153,6 +153,8 @@ class TurnResult:
     status: str
     stats: TurnStats
     error: str = ""
+    store_error: str = ""
+    """Why the reply could not be written to the chat history (disk full, read-only), or ""."""
 
 
 @dataclass(slots=True)
@@ -176,6 +178,8 @@ class ChatTurn:
     backend_stats: ChatStats | None = None
     result: TurnResult | None = None
     """Set when the turn has ended (complete, stopped or error)."""
+    store_error: str = ""
+    """The last failure to write the reply (the stream goes on; the text stays on screen)."""
 
     def live_rate(self) -> float | None:
         """Tokens per second so far (chunks counted), for the live gauge."""
@@ -203,6 +207,7 @@ class ChatTurn:
         self,
         open_stream: Callable[[], AsyncIterator[ChatChunk]],
         on_delta: DeltaCallback | None = None,
+        on_end: Callable[[], None] | None = None,
     ) -> TurnResult:
         """Open the stream and consume it to the end; returns the result (complete or error).
 
@@ -210,6 +215,8 @@ class ChatTurn:
             open_stream: Starts the request, e.g. ``lambda: controller.chat(...)``; called inside
                 the error handling so a backend that cannot even start still yields a stored error.
             on_delta: Told about every sanitized piece of text as it arrives.
+            on_end: Told when the stream has ended, before the reply is stored (a write that
+                can take a while on a busy disk), so the last words can be shown first.
         """
         self.started = self.clock()
         task = asyncio.current_task()
@@ -241,12 +248,9 @@ class ChatTurn:
                     now = self.clock()
                     if now - last_save >= self.save_interval and self.chunks != saved_len:
                         last_save, saved_len = now, self.chunks
-                        await asyncio.to_thread(
-                            self.store.save_partial,
-                            self.message_id,
-                            "".join(self.content),
-                            "".join(self.thinking),
-                        )
+                        await self._save_partial()
+            if on_end is not None:
+                on_end()
         except asyncio.CancelledError:
             # One cancel was delivered; these awaits still run so the partial reply is kept.
             await self._finish("stopped")
@@ -257,6 +261,35 @@ class ChatTurn:
             return await self._finish("error", f"unexpected error: {type(exc).__name__}: {exc}")
         return await self._finish("complete")
 
+    async def _save_partial(self) -> None:
+        # A full or read-only disk must not end the reply: keep streaming, say why at the end,
+        # and try again at the next batch (space may have been freed).
+        try:
+            await asyncio.to_thread(
+                self.store.save_partial,
+                self.message_id,
+                "".join(self.content),
+                "".join(self.thinking),
+            )
+        except StoreError as exc:
+            self.store_error = str(exc)
+
+    async def _write_final(self, result: TurnResult, stats: dict[str, Any]) -> None:
+        try:
+            await asyncio.to_thread(
+                self.store.finish_message,
+                self.message_id,
+                result.content,
+                result.thinking,
+                result.status,
+                stats,
+            )
+        except StoreError as exc:
+            self.store_error = str(exc)
+        else:
+            self.store_error = ""
+        result.store_error = self.store_error
+
     async def _finish(self, status: str, error: str = "") -> TurnResult:
         result = TurnResult("".join(self.content), "".join(self.thinking), status, self.stats())
         result.error = sanitize(error)
@@ -264,16 +297,7 @@ class ChatTurn:
         stats = result.stats.as_dict()
         if error:
             stats["error"] = result.error
-        write = asyncio.ensure_future(
-            asyncio.to_thread(
-                self.store.finish_message,
-                self.message_id,
-                result.content,
-                result.thinking,
-                status,
-                stats,
-            )
-        )
+        write = asyncio.ensure_future(self._write_final(result, stats))
         try:
             await asyncio.shield(write)
         except asyncio.CancelledError:

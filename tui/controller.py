@@ -176,7 +176,8 @@ class Controller:
         self.monitor_interval = monitor_interval
         self.disk_paths = tuple(disk_paths)
         self.live_tokens_per_second: float | None = None
-        """Rate of the reply streaming now (set by the chat screen), ``None`` when none is."""
+        """Rate of the reply streaming now (set by the chat screen while it streams; back to
+        ``None`` when the stream from :meth:`chat` ends), ``None`` when none is."""
         self.loaded_models: tuple[RunningModel, ...] | None = None
         """What the backends held at the last :meth:`refresh_loaded_models` (``None``: not yet)."""
 
@@ -358,8 +359,24 @@ class Controller:
         messages: Sequence[ChatMessage],
         options: ChatOptions | None = None,
     ) -> AsyncIterator[ChatChunk]:
-        """Stream a reply; cancel the consuming task to stop generation."""
-        return self.backend(backend_id).chat(model, messages, options)
+        """Stream a reply; cancel the consuming task to stop generation.
+
+        When the stream ends (finished, failed, stopped or closed), :attr:`live_tokens_per_second`
+        goes back to ``None``, so the gauge strip never shows the rate of a reply that is over.
+        """
+        stream = self.backend(backend_id).chat(model, messages, options)
+
+        async def tracked() -> AsyncIterator[ChatChunk]:
+            try:
+                async for chunk in stream:
+                    yield chunk
+            finally:
+                self.live_tokens_per_second = None
+                aclose = getattr(stream, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+
+        return tracked()
 
     # ------------------------------------------------------------------ operations
 

@@ -2,7 +2,10 @@
 
 The turn itself (sanitizing, batched saving, stats) is :class:`tui.chatflow.ChatTurn`; this screen
 runs it in an exclusive worker, buffers the deltas it reports and hands them to the reply's
-``MarkdownStream`` on a timer, so a fast model costs a few repaints a second, not one per token.
+:class:`~tui.widgets.chat_stream.StreamingBody` on a timer, scrolling in the same frame, so a fast
+model costs a few frames a second, not one (or two) per token. The stats line is drawn with the
+text; the prompt's cursor does not blink and the conversation has no scrollbar while a reply
+streams, since each would redraw on its own.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import time
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -36,11 +39,13 @@ from tui.chatflow import (
 from tui.controller import ModelsChanged
 from tui.core.sanitize import sanitize
 from tui.messages import ControllerEvent
-from tui.screens.base import DeckScreen
+from tui.screens.base import DeckScreen, MonitorSampled
 from tui.store.chats import ChatStore, Session
+from tui.store.db import StoreError
 from tui.widgets.chat_message import MessageView
 from tui.widgets.chat_params import ModelPicker, ParamsDialog, ParamsResult
 from tui.widgets.chat_sessions import SessionList
+from tui.widgets.gauge_strip import GaugeStrip
 
 FLUSH_TICK = 0.1
 """Seconds between checks of the pending-text buffer (the least time between two draws)."""
@@ -49,12 +54,14 @@ FLUSH_TOKENS = 200
 FLUSH_INTERVAL = 1.0
 """...or when the oldest waiting token has waited this long.
 
-Every draw of a growing reply repaints its whole viewport (~5 KB at 100x30, and Textual's anchored
-scrolling paints it twice), so draws are spaced by tokens, not by time: at 1,000 tok/s the screen
-updates ~5x a second, at 100 tok/s once a second (``bench/stream.py`` measures the bytes this costs).
-The first token is drawn at once, so the time to first token is what the user sees."""
-STATUS_INTERVAL = 0.25
-"""Seconds between updates of the live stats line."""
+A draw of a growing reply scrolls the conversation, which redraws all of its visible lines (~3.5 KB
+at 100x30), so draws are spaced by tokens, not by time: at 1,000 tok/s the screen updates ~5x a
+second, at 100 tok/s once a second (``bench/stream.py`` measures the bytes this costs). The first
+token is drawn at once, so the time to first token is what the user sees, and the last ones as
+soon as the stream ends."""
+STATUS_INTERVAL = 0.5
+"""Least seconds between updates of the live stats line (and of the rate the gauge strip shows);
+it is updated along with the text, so no more often than the text either."""
 
 
 def _is_chat_model(model: ModelInfo) -> bool:
@@ -79,6 +86,8 @@ class ChatScreen(DeckScreen):
         Binding("ctrl+b", "copy_code", "Copy code", id="chat.copy_code", tooltip="Copy last code"),
         Binding("ctrl+t", "thinking", "Thinking", id="chat.thinking", tooltip="Show/hide thinking"),
         Binding("ctrl+o", "export", "Export", id="chat.export", tooltip="Export to .md and .json"),
+        # After escape left the prompt (so 1-7 switch screens), enter comes back to it.
+        Binding("enter", "focus_prompt", "Prompt", show=False, id="chat.focus_prompt"),
     ]
 
     def __init__(self) -> None:
@@ -91,9 +100,15 @@ class ChatScreen(DeckScreen):
         self.options: dict[str, Any] = {}
         self._wanted: tuple[str, str] | None = None
         """(model, backend) asked for on the command line, until the backend lists it."""
+        self._options_seen: dict[str, str] | None = None
+        """The ``app.screen_options`` last taken (a new dict is a new request)."""
         self._turn_worker: Worker[None] | None = None
         self._turn: ChatTurn | None = None
         self._pending: list[str] = []
+        self._pending_thinking: list[str] = []
+        self._status_line = ""
+        self._follow_y = 0.0
+        """The log's scroll position as the reply was last followed to."""
         self._view: MessageView | None = None
         self._flush_timer: Timer | None = None
         self._pending_since = 0.0
@@ -112,6 +127,7 @@ class ChatScreen(DeckScreen):
                 yield VerticalScroll(id="chat-log")
                 yield Static(id="chat-status", markup=False)
                 yield Input(placeholder="Ask something… (enter to send)", id="chat-prompt")
+        yield GaugeStrip()
         yield Footer()
 
     @property
@@ -128,13 +144,43 @@ class ChatScreen(DeckScreen):
         return self._turn_worker is not None and self._turn_worker.is_running
 
     def on_mount(self) -> None:
-        opts = self.deck.screen_options
-        if opts.get("model"):
-            self._wanted = (opts["model"], opts.get("backend", ""))
-            self._resolve_wanted()
+        self._take_options()
         self._show_model_line()
         self.prompt.focus()
         self._open_store()
+
+    @on(events.ScreenResume)
+    def _resumed(self) -> None:
+        # Shown again, maybe by another screen's "chat with it" (app.open_screen).
+        if self.is_mounted and self._take_options():
+            self._show_model_line()
+            if self.streaming:
+                # Never cut a reply short: the model asked for answers the next prompt.
+                self._keep_session_model()
+                self.notify(
+                    f"Your next prompt goes to {sanitize(self.model)}; "
+                    "the reply streaming now goes on (ctrl+n starts a new chat).",
+                    timeout=6,
+                )
+            elif self.session is not None:
+                self._switch_to(None)  # a new chat with the model asked for
+
+    def _take_options(self) -> bool:
+        """Take the model asked for in ``app.screen_options``; True when there is a new one.
+
+        ``open_screen`` replaces the options dict, so a new dict is a new request and the same
+        one (coming back with the screen key) is not.
+        """
+        opts = self.deck.screen_options
+        if opts is self._options_seen:
+            return False
+        self._options_seen = opts
+        if not opts.get("model"):
+            return False
+        self.backend_id = ""  # until the backend asked for (or one listing the model) is known
+        self._wanted = (opts["model"], opts.get("backend", ""))
+        self._resolve_wanted()
+        return True
 
     @work(group="chat-store", exit_on_error=False)
     async def _open_store(self) -> None:
@@ -216,13 +262,18 @@ class ChatScreen(DeckScreen):
             self.backend_id, self.model = model.backend, model.name
             self._wanted = None
             self._show_model_line()
-            if self.session is not None and self.store is not None:
-                self.session.backend, self.session.model = model.backend, model.name
-                self.run_worker(asyncio.to_thread(self.store.update_session, self.session))
+            self._keep_session_model()
             self.prompt.focus()
 
         current = (self.backend_id, self.model) if self.model else None
         self.app.push_screen(ModelPicker(self.chat_models(), current), picked)
+
+    def _keep_session_model(self) -> None:
+        """Store the chosen model as the open session's, so it comes back with the session."""
+        session, store = self.session, self.store
+        if session is not None and store is not None and self.backend_id and self.model:
+            session.backend, session.model = self.backend_id, self.model
+            self.run_worker(asyncio.to_thread(store.update_session, session))
 
     def action_params(self) -> None:
         def saved(result: ParamsResult | None) -> None:
@@ -266,7 +317,7 @@ class ChatScreen(DeckScreen):
             )
         log.scroll_end(animate=False)
         self._show_model_line()
-        self.query_one("#chat-status", Static).update("")
+        self._show_status("")
         await self._refresh_sessions()
 
     async def _stop_turn(self) -> None:
@@ -286,7 +337,7 @@ class ChatScreen(DeckScreen):
         if session_id is None:
             self.session = None
             await self.log_view.remove_children()
-            self.query_one("#chat-status", Static).update("")
+            self._show_status("")
             await self._refresh_sessions()
         else:
             await self._load_session(session_id)
@@ -326,9 +377,16 @@ class ChatScreen(DeckScreen):
             return
         self._turn_worker = self._run_turn(None)
 
+    def action_focus_prompt(self) -> None:
+        self.prompt.focus()
+
     def action_stop(self) -> None:
+        """Stop the reply streaming now; with none, leave the prompt for the conversation, so the
+        screen keys (1-7, q) work again (tab or enter comes back to the prompt)."""
         if self.streaming and self._turn_worker is not None:
             self._turn_worker.cancel()
+        elif self.focused is self.prompt:
+            self.log_view.focus()
 
     @work(group="chat-turn", exclusive=True, exit_on_error=False)
     async def _run_turn(self, prompt: str | None) -> None:
@@ -337,45 +395,70 @@ class ChatScreen(DeckScreen):
         assert store is not None
         backend_id, model = self.backend_id, self.model
         log = self.log_view
-        if self.session is None:
-            self.session = await asyncio.to_thread(
-                store.create_session,
-                session_title(prompt or "Chat"),
-                backend_id,
-                model,
-                self.system_prompt,
-                dict(self.options),
-            )
-            await self._refresh_sessions()
-        session = self.session
-        if prompt is None:
+        try:
+            if self.session is None:
+                self.session = await asyncio.to_thread(
+                    store.create_session,
+                    session_title(prompt or "Chat"),
+                    backend_id,
+                    model,
+                    self.system_prompt,
+                    dict(self.options),
+                )
+                await self._refresh_sessions()
+            session = self.session
+            if prompt is None:
+                messages = await asyncio.to_thread(store.messages, session.id)
+                if messages and messages[-1].role == "assistant":
+                    await asyncio.to_thread(store.delete_message, messages[-1].id)
+                    views = log.query(MessageView)
+                    if views and views.last().role == "assistant":
+                        await views.last().remove()
+            else:
+                user = await asyncio.to_thread(store.add_message, session.id, "user", prompt)
+                await log.mount(MessageView("user", prompt, message_id=user.id))
             messages = await asyncio.to_thread(store.messages, session.id)
-            if messages and messages[-1].role == "assistant":
-                await asyncio.to_thread(store.delete_message, messages[-1].id)
-                views = log.query(MessageView)
-                if views and views.last().role == "assistant":
-                    await views.last().remove()
-        else:
-            user = await asyncio.to_thread(store.add_message, session.id, "user", prompt)
-            await log.mount(MessageView("user", prompt, message_id=user.id))
-        messages = await asyncio.to_thread(store.messages, session.id)
-        conversation = history(session, messages)
-        reply = await asyncio.to_thread(
-            store.add_message,
-            session.id,
-            "assistant",
-            "",
-            status="streaming",
-            backend=backend_id,
-            model=model,
-        )
+            conversation = history(session, messages)
+            reply = await asyncio.to_thread(
+                store.add_message,
+                session.id,
+                "assistant",
+                "",
+                status="streaming",
+                backend=backend_id,
+                model=model,
+            )
+        except StoreError as exc:
+            # Nothing was sent: the prompt goes back to the input, nothing is lost.
+            self.notify(
+                f"The chat history cannot be written ({exc}). Nothing was sent; your prompt is "
+                "kept. Free some disk space and press enter again.",
+                title="Chat not saved",
+                severity="error",
+                timeout=12,
+            )
+            if prompt is not None and not self.prompt.value:
+                self.prompt.value = prompt
+                self.prompt.cursor_position = len(prompt)
+            return
         view = MessageView("assistant", model=model, status="streaming", message_id=reply.id)
         await log.mount(view)
-        log.anchor()
+        await view.begin_stream()
+        # The screen follows the reply itself (see _follow): an anchored log would show the
+        # blank lines the reply keeps in reserve below its text.
+        log.anchor(False)
+        # No scrollbar while it streams: its thumb would count the reserve, and it is a column
+        # of its own on every line that each scroll redraws (~15 % of the bytes of a frame).
+        log.add_class("-streaming")
+        self._follow_y = 0.0
         self._view = view
-        view.begin_stream()
+        self.call_after_refresh(self._follow)
         self._turn = turn = ChatTurn(store, reply.id)
         self._pending.clear()
+        self._pending_thinking.clear()
+        # The prompt's blinking cursor would repaint it twice a second for as long as the reply
+        # streams; it stays lit instead.
+        self.prompt.cursor_blink = False
         self._last_status = time.monotonic()
         self._flush_timer = self.set_interval(FLUSH_TICK, self._tick)
         options = options_from_dict(self.options)
@@ -384,24 +467,38 @@ class ChatScreen(DeckScreen):
             result = await turn.run(
                 lambda: self.deck.controller.chat(backend_id, model, conversation, options),
                 self._on_delta,
+                self._stream_ended,
             )
             status, error = result.status, result.error
             if result.error:
                 self.notify(result.error, title="Chat failed", severity="error", timeout=10)
+            if result.store_error:
+                self.notify(
+                    f"The reply is shown but could not be saved ({result.store_error}). "
+                    "Free some disk space; ctrl+o exports the session.",
+                    title="Chat not saved",
+                    severity="warning",
+                    timeout=12,
+                )
         finally:
             if turn.result is not None:  # a stop may land just as the reply completes
                 status, error = turn.result.status, turn.result.error
             self._flush_timer.stop()
             await self._flush()
+            following = self._following()
             await view.end_stream()
-            self._set_live_rate(None)
+            log.remove_class("-streaming")
+            if following:
+                log.anchor()
+            self.prompt.cursor_blink = True
+            self._clear_live_rate()
             stats = turn.stats().as_dict()
             if status == "error":
                 stats = {"error": error} if turn.chunks == 0 else {**stats, "error": error}
             if view.is_attached:
                 view.finish(status, stats)
             line = "" if status == "complete" else format_stats(stats, status)
-            self.query_one("#chat-status", Static).update(line)
+            self._show_status(line)
             if status == "stopped" and prompt is not None and not self.prompt.value:
                 # Stopped: give the prompt back for editing.
                 self.prompt.value = prompt
@@ -409,43 +506,92 @@ class ChatScreen(DeckScreen):
             self._view = None
             self._turn = None
 
+    def _stream_ended(self) -> None:
+        # The last words are drawn while the finished reply is being stored.
+        self.call_later(self._flush)
+
     def _on_delta(self, text: str, thinking: str) -> None:
-        if text:
-            if not self._pending:
-                self._pending_since = time.monotonic()
-            self._pending.append(text)
-            if self._view is not None and not self._view.content and len(self._pending) == 1:
+        if not text and not thinking:
+            return
+        if not self._pending and not self._pending_thinking:
+            self._pending_since = time.monotonic()
+            if self._view is not None and not self._view.content and not self._view.thinking:
+                # The first token is drawn at once: the time to first token is what users see.
                 self.call_later(self._flush)
-        if thinking and self._view is not None:
-            self._view.add_thinking(thinking)
+        if text:
+            self._pending.append(text)
+        if thinking:
+            self._pending_thinking.append(thinking)
 
     async def _tick(self) -> None:
         now = time.monotonic()
-        if self._pending and (
-            len(self._pending) >= FLUSH_TOKENS or now - self._pending_since >= FLUSH_INTERVAL
-        ):
+        waiting = len(self._pending) + len(self._pending_thinking)
+        if waiting and (waiting >= FLUSH_TOKENS or now - self._pending_since >= FLUSH_INTERVAL):
             await self._flush()
+
+    def _show_status(self, line: str) -> None:
+        status = self.query_one("#chat-status", Static)
+        if line != self._status_line:  # an unchanged line is not drawn again
+            self._status_line = line
+            status.update(line, layout=False)
+
+    async def _flush(self) -> None:
+        view = self._view
+        if view is None or not (self._pending or self._pending_thinking):
+            return
+        text, thinking = "".join(self._pending), "".join(self._pending_thinking)
+        self._pending.clear()
+        self._pending_thinking.clear()
+        await view.write(text, thinking)
+        self._follow()
+        now = time.monotonic()
         if now - self._last_status >= STATUS_INTERVAL and self._turn is not None:
+            # Drawn with the text, in the same frame, rather than on a clock of its own.
             self._last_status = now
             turn = self._turn
             rate = turn.live_rate()
-            self._set_live_rate(rate)
+            if rate is not None:
+                self.deck.controller.live_tokens_per_second = rate
             line = f"streaming · {turn.chunks} tokens"
             if rate is not None:
-                line += f" · {rate:.1f} tok/s"
-            self.query_one("#chat-status", Static).update(line + " · esc to stop")
+                line += f" · {rate:.0f} tok/s"
+            self._show_status(line + " · esc to stop")
 
-    async def _flush(self) -> None:
-        if not self._pending or self._view is None:
+    def _following(self) -> bool:
+        """False once the user has scrolled up from where the reply was followed to."""
+        return self.log_view.scroll_y + 1 >= self._follow_y
+
+    def _follow(self, retry: bool = True) -> None:
+        """Scroll so the reply's last line is at the bottom, in the same frame as the new text.
+
+        Leaves the log alone while the user has scrolled up, and follows again once they are back
+        (scrolling past the text into the blank reserve below it counts as back).
+        """
+        body = self._view.stream_body if self._view is not None else None
+        if body is None or not body.is_mounted or not self._following():
             return
-        text = "".join(self._pending)
-        self._pending.clear()
-        await self._view.write(text)
+        log = self.log_view
+        area = log.scrollable_content_region
+        top = log.scroll_y + body.region.y - area.y  # the body's top in the log's own lines
+        target = max(0, int(top) + body.text_lines - area.height)
+        if target > log.max_scroll_y and retry:
+            # The reserve below the text just grew: scroll once the log knows its new size.
+            self.call_after_refresh(self._follow, False)
+            return
+        if target != log.scroll_y:
+            log.scroll_to(y=target, animate=False, immediate=True)
+            # A scroll alone is drawn by diffing the visible widgets against the last scroll-only
+            # frame, and Textual forgets that after any layout, which makes it redraw the whole
+            # screen; with a layout in the same frame, only the log is drawn.
+            log.refresh(layout=True)
+        self._follow_y = log.scroll_y
 
-    def _set_live_rate(self, rate: float | None) -> None:
-        controller = self.deck.controller
-        if hasattr(controller, "live_tokens_per_second"):
-            controller.live_tokens_per_second = rate
+    def _clear_live_rate(self) -> None:
+        # The controller clears it too when the stream ends; the strip drops it now, not at the
+        # next sample.
+        self.deck.controller.live_tokens_per_second = None
+        if self.deck.last_sample is not None:
+            self.post_message(MonitorSampled(self.deck.last_sample))
 
     # ------------------------------------------------------------------ copy / export
 

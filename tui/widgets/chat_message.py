@@ -12,13 +12,15 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Collapsible, Markdown, Static
-from textual.widgets.markdown import MarkdownStream
 
-from tui.chatflow import block_boundary, format_stats, split_segments
+from tui.chatflow import format_stats, split_segments
 from tui.core.sanitize import sanitize
+from tui.widgets.chat_stream import StreamingBody, rich_markdown
 
 SEGMENT_CHARS = 1500
-"""Characters of a streamed reply per Markdown widget (see :meth:`MessageView.write`)."""
+"""Characters of a reply per segment. Textual lays out every block widget of the log on each
+draw, so all but the last segment of a reply are single Rich-rendered widgets; while streaming,
+only the growing segment is rendered again on each write."""
 
 _STATUS_STYLE = {
     "stopped": "bold yellow",
@@ -30,11 +32,12 @@ _STATUS_STYLE = {
 
 def _frozen(markdown: str) -> Static:
     """One widget showing finished Markdown (Rich's renderer: one layout, however long)."""
-    from rich.markdown import Markdown as RichMarkdown
+    return Static(rich_markdown(markdown), classes="msg-frozen")
 
-    # Links stay plain text: following a model's link would send something somewhere.
-    renderable = RichMarkdown(markdown, code_theme="ansi_dark", hyperlinks=False)
-    return Static(renderable, classes="msg-frozen")
+
+def _markdown(markdown: str) -> Markdown:
+    """The last segment of a reply, as Textual's Markdown widget."""
+    return Markdown(markdown, open_links=False, classes="msg-body")
 
 
 class MessageView(Vertical):
@@ -71,11 +74,11 @@ class MessageView(Vertical):
         self._content = sanitize(content)
         self._thinking = sanitize(thinking)
         self._stats: dict[str, object] = dict(stats or {})
-        self._stream: MarkdownStream | None = None
-        self._segment = ""
+        self._live: StreamingBody | None = None
+        """The growing segment while streaming."""
         self._write_lock = asyncio.Lock()
         self.frozen: list[str] = []
-        """Sources of the segments frozen while streaming, in order."""
+        """Sources of the finished segments (all but the last), in order."""
 
     def compose(self) -> ComposeResult:
         yield Static(self._header(), classes="msg-header")
@@ -87,7 +90,7 @@ class MessageView(Vertical):
             with Vertical(classes="msg-bodies"):
                 for segment in done:
                     yield _frozen(segment)
-                yield Markdown(live, open_links=False, classes="msg-body")
+                yield _markdown(live)
             self.frozen.extend(done)
             yield Static(self._stats_text(), classes="msg-stats", markup=False)
         else:
@@ -120,60 +123,44 @@ class MessageView(Vertical):
 
     # ------------------------------------------------------------------ streaming
 
-    def begin_stream(self) -> None:
-        """Start streaming into the (empty) body; end with :meth:`end_stream`."""
-        self._segment = ""
-        self._stream = Markdown.get_stream(self._bodies()[-1])
+    @property
+    def stream_body(self) -> StreamingBody | None:
+        """The reply's body while it streams (between :meth:`begin_stream` and :meth:`end_stream`)."""
+        return self._live
 
-    async def write(self, text: str) -> None:
-        """Append streamed (sanitized) text to the reply.
+    async def begin_stream(self) -> None:
+        """Start streaming into the (empty) reply; end with :meth:`end_stream`."""
+        body = self._bodies()[-1]
+        live = StreamingBody(segment_chars=SEGMENT_CHARS, classes="msg-live")
+        await self.query_one(".msg-bodies", Vertical).mount(live, before=body)
+        await body.remove()
+        live.append(body.source)
+        self._live = live
 
-        Textual lays out every block widget of the log again on each draw, so one Markdown
-        widget for a long reply makes every draw slower than the last. Once the current widget
-        holds ``SEGMENT_CHARS``, the reply continues in a new one from the next block boundary
-        outside a code fence, and the finished one is frozen into a single widget.
-        """
+    async def write(self, text: str, thinking: str = "") -> None:
+        """Append streamed (sanitized) text and thinking to the reply."""
         async with self._write_lock:  # a timer flush and the final flush may overlap
-            await self._write(text)
-
-    async def _write(self, text: str) -> None:
-        if self._stream is None or not text:
-            return
-        self._content += text
-        if len(self._segment) >= SEGMENT_CHARS:
-            cut = block_boundary(self._segment, text)
-            if cut is not None:
-                head, text = text[:cut], text[cut:]
-                if head:
-                    await self._stream.write(head)
-                await self._stream.stop()
-                await self._freeze(self._bodies()[-1])
-                segment = Markdown(open_links=False, classes="msg-body")
-                await self.query_one(".msg-bodies", Vertical).mount(segment)
-                self._stream = Markdown.get_stream(segment)
-                self._segment = ""
-        self._segment += text
-        if text:
-            await self._stream.write(text)
+            self.add_thinking(thinking)
+            if self._live is not None and text:
+                self._content += text
+                self._live.append(text)
 
     async def end_stream(self) -> None:
-        """Write out what the stream still holds and stop it."""
+        """Finish streaming: show the reply as a loaded one is shown (frozen segments, then a
+        ``Markdown`` widget for the last)."""
         async with self._write_lock:
-            if self._stream is not None:
-                await self._stream.stop()
-                self._stream = None
-
-    async def _freeze(self, segment: Markdown) -> None:
-        """Swap a finished segment's block widgets for one widget showing the same Markdown.
-
-        Every widget in the log is laid out again on each draw, so a long reply kept as hundreds
-        of block widgets makes drawing cost grow with its length; one Rich-rendered widget per
-        finished segment keeps it flat.
-        """
-        frozen = _frozen(segment.source)
-        await self.query_one(".msg-bodies", Vertical).mount(frozen, before=segment)
-        await segment.remove()
-        self.frozen.append(segment.source)
+            live = self._live
+            if live is None:
+                return
+            self._live = None
+            *done, last = split_segments(self._content, SEGMENT_CHARS)
+            self.frozen = list(done)
+            bodies = self.query_one(".msg-bodies", Vertical)
+            with self.app.batch_update():
+                await bodies.mount_all(
+                    [*(_frozen(segment) for segment in done), _markdown(last)], before=live
+                )
+                await live.remove()
 
     def _bodies(self) -> list[Markdown]:
         return list(self.query(".msg-body").results(Markdown))
