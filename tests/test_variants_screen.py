@@ -231,3 +231,27 @@ async def test_opened_with_no_model_starts_from_the_first_installed(replay: Repl
         installed = {(m.name, m.backend) for m in app.controller.all_models()}
         assert (screen.model, screen.backend_id) in installed
         assert "No model chosen" not in str(screen.query_one("#variants-note", Static).render())
+
+
+async def test_a_model_chosen_here_stays_and_is_not_sent_to_other_screens(
+    replay: ReplayServer,
+) -> None:
+    app = variants_app(replay, "qwen2.5:0.5b", "ollama")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await ready(pilot)
+        asked = app.screen_options
+        await pilot.press("o")
+        await pilot.pause()
+        app.screen.query_one("Input").value = "qwen2.5:3b"  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.model == "qwen2.5:3b" and screen.rows, "the new rows")
+        assert app.screen_options is asked  # the Chat screen must not take it as a request
+        await pilot.press("2")
+        await pilot.pause()
+        await pilot.press("3")
+        await pilot.pause()
+        assert app.screen is screen and screen.model == "qwen2.5:3b"
+        # A new request from another screen still replaces it.
+        app.open_screen("variants", model="qwen2.5:0.5b", backend="ollama")
+        await pilot.pause()
+        assert screen.model == "qwen2.5:0.5b"

@@ -186,7 +186,14 @@ class SlmdeckApp(App[None]):
         if name not in SCREENS:
             return False
         self.screen_options = dict(options)
-        self.switch_mode(name)
+        if self.current_mode == name:
+            # Already shown: no switch, so no resume event; the screen gets one to read the
+            # new options the same way.
+            from textual import events
+
+            self.screen.post_message(events.ScreenResume())
+        else:
+            self.switch_mode(name)
         return True
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:

@@ -317,6 +317,8 @@ class VariantsScreen(DeckScreen):
         super().__init__()
         self.model = ""
         self.backend_id = ""
+        self._options_taken: dict[str, str] | None = None
+        """The app-wide options dict last shown (a new one is a new request)."""
         self.resolved: ResolvedModel | None = None
         self.ctx = DEFAULT_CTX
         self.kv_type = "f16"
@@ -349,17 +351,20 @@ class VariantsScreen(DeckScreen):
 
     @on(events.ScreenResume)
     def _resumed(self) -> None:
+        # Only a new request (open_screen makes a new dict) replaces what is shown: coming back
+        # with the key keeps the model the user chose here with o.
         opts = self.deck.screen_options
-        if opts.get("model") and (opts.get("model"), opts.get("backend", "")) != (
-            self.model,
-            self.backend_id,
-        ):
+        if opts is not self._options_taken and opts.get("model"):
             self._take_options()
 
     def _take_options(self) -> None:
-        opts = self.deck.screen_options
-        self.model = opts.get("model", "")
-        self.backend_id = opts.get("backend", "")
+        opts = self._options_taken = self.deck.screen_options
+        self._show(opts.get("model", ""), opts.get("backend", ""))
+
+    def _show(self, model: str, backend_id: str) -> None:
+        """Show the variants of ``model`` (of ``backend_id`` when installed there)."""
+        self.model = model
+        self.backend_id = backend_id
         if not self.model and (first := self._first_installed()) is not None:
             # Opened by key with nothing chosen: start from an installed model, not a blank page.
             self.model, self.backend_id = first.name, first.backend
@@ -647,8 +652,9 @@ class VariantsScreen(DeckScreen):
     def action_open_model(self) -> None:
         def done(name: str | None) -> None:
             if name:
-                self.deck.screen_options = {"model": name}
-                self._take_options()
+                # The screen's own choice: the app-wide options are what other screens asked
+                # for (the Chat screen would take a new dict as "chat with this model").
+                self._show(name, "")
 
         self.app.push_screen(
             PromptDialog(
