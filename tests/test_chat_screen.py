@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -17,7 +18,7 @@ from tui.backends.ollama import OllamaBackend
 from tui.chatflow import open_chat_store
 from tui.config import Config, data_dir
 from tui.controller import Controller
-from tui.screens.chat import ChatScreen
+from tui.screens.chat import QUICK_INTERVAL, QUICK_ROWS, ChatScreen
 from tui.widgets.chat_message import MessageView
 from tui.widgets.chat_stream import StreamingBody
 from tui.widgets.gauge_strip import GaugeStrip
@@ -525,3 +526,32 @@ async def test_unwritable_history_keeps_the_prompt_and_says_why(replay: ReplaySe
         screen.store.db.query("PRAGMA query_only = OFF")
         await send(pilot, screen, screen.prompt.value)
         assert views(screen)[-1].status == "complete"
+
+
+async def test_text_is_drawn_often_while_it_has_room_and_once_a_second_when_it_scrolls() -> None:
+    long_reply = markdown_reply(3000)
+    with start_replay_server(reply=long_reply, token_rate=100) as server:
+        app = chat_app(server)
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = await ready(pilot)
+            screen.prompt.value = "Write a lot"
+            await pilot.press("enter")
+            await wait_for(lambda: bool(screen._pending), pilot, "tokens waiting")
+            body = views(screen)[-1].stream_body
+            assert body is not None and body.text_lines > 0  # the first token, drawn at once
+            # The reply's end has the screen's blank rows below it: text waiting a quarter
+            # second is drawn without waiting for the one-second draw.
+            assert screen._rows_below_reply() >= QUICK_ROWS
+            screen._pending_since = time.monotonic() - QUICK_INTERVAL
+            await screen._tick()
+            assert not screen._pending
+            # Once the text reaches the bottom, each draw scrolls the conversation (a redraw of
+            # all of it), so they are spaced by FLUSH_INTERVAL.
+            await wait_for(lambda: body.text_lines > 60, pilot, "a screenful of text")
+            await wait_for(lambda: bool(screen._pending), pilot, "more tokens waiting")
+            assert screen._rows_below_reply() == 0
+            screen._pending_since = time.monotonic() - QUICK_INTERVAL
+            await screen._tick()
+            assert screen._pending
+            await pilot.press("escape")
+            await pilot.pause()

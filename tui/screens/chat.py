@@ -56,9 +56,15 @@ FLUSH_INTERVAL = 1.0
 
 A draw of a growing reply scrolls the conversation, which redraws all of its visible lines (~3.5 KB
 at 100x30), so draws are spaced by tokens, not by time: at 1,000 tok/s the screen updates ~5x a
-second, at 100 tok/s once a second (``bench/stream.py`` measures the bytes this costs). The first
-token is drawn at once, so the time to first token is what the user sees, and the last ones as
-soon as the stream ends."""
+second, at 100 tok/s once a second (``bench/stream.py`` measures the bytes this costs). Until
+the reply reaches the bottom of the screen, draws add lines without scrolling and come every
+:data:`QUICK_INTERVAL`. The first token is drawn at once, so the time to first token is what the
+user sees, and the last ones as soon as the stream ends."""
+QUICK_INTERVAL = 0.25
+"""While the reply's last line has at least :data:`QUICK_ROWS` blank rows below it on screen, a
+draw only adds lines (a few hundred bytes, no scroll), so the text is drawn this often: a reply
+that fits on the screen, or a slow model's, comes in smoothly rather than once a second."""
+QUICK_ROWS = 3
 STATUS_INTERVAL = 0.5
 """Least seconds between updates of the live stats line (and of the rate the gauge strip shows);
 it is updated along with the text, so no more often than the text either."""
@@ -526,7 +532,14 @@ class ChatScreen(DeckScreen):
     async def _tick(self) -> None:
         now = time.monotonic()
         waiting = len(self._pending) + len(self._pending_thinking)
-        if waiting and (waiting >= FLUSH_TOKENS or now - self._pending_since >= FLUSH_INTERVAL):
+        if not waiting:
+            return
+        waited = now - self._pending_since
+        if (
+            waiting >= FLUSH_TOKENS
+            or waited >= FLUSH_INTERVAL
+            or (waited >= QUICK_INTERVAL and self._rows_below_reply() >= QUICK_ROWS)
+        ):
             await self._flush()
 
     def _show_status(self, line: str) -> None:
@@ -560,6 +573,15 @@ class ChatScreen(DeckScreen):
     def _following(self) -> bool:
         """False once the user has scrolled up from where the reply was followed to."""
         return self.log_view.scroll_y + 1 >= self._follow_y
+
+    def _rows_below_reply(self) -> int:
+        """Blank rows on screen below the streaming reply's last line (0 when it is not shown)."""
+        body = self._view.stream_body if self._view is not None else None
+        if body is None or not body.is_mounted:
+            return 0
+        log = self.log_view
+        area = log.scrollable_content_region
+        return max(0, area.bottom - (body.region.y + body.text_lines))
 
     def _follow(self, retry: bool = True) -> None:
         """Scroll so the reply's last line is at the bottom, in the same frame as the new text.
