@@ -1450,9 +1450,14 @@ class ReplayHandler(BaseHTTPRequestHandler):
         prompt_ns = 1_000_000 + prompt_tokens * 50_000
         eval_start = time.monotonic_ns()
         make = _chat_obj if chat else _gen_obj
+        # Paced against the clock, not by a sleep per token: sleeps overshoot, and 5,000 of them
+        # would drift the stream's length by a few tenths of a second from run to run.
+        due = time.monotonic()
         for i, tok in enumerate(think_tokens + tokens):
-            if rate and self.server.stopping.wait(1.0 / rate):
-                return
+            if rate:
+                due += 1.0 / rate
+                if self.server.stopping.wait(max(0.0, due - time.monotonic())):
+                    return
             if i < len(think_tokens):
                 yield make(name, "", tok)
             else:
