@@ -31,7 +31,7 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
@@ -1194,6 +1194,10 @@ class ReplayHandler(BaseHTTPRequestHandler):
             if not digest:
                 resp.error(400, "invalid digest format")
                 return
+        for digest in (body.get("adapters") or {}).values():
+            if not digest:
+                resp.error(400, "invalid digest format")
+                return
         if not valid_name(name):
             resp.error(400, "invalid model name")
             return
@@ -1254,6 +1258,12 @@ class ReplayHandler(BaseHTTPRequestHandler):
         else:
             yield StreamError("neither 'from' or 'files' was specified", 400)
             return
+        if body.get("adapters"):
+            adapter = yield from self._adapter_events(dict(body["adapters"]))
+            if adapter is None:
+                return None
+            new.layers.append(adapter)
+            layer_status.append(f"using existing layer {adapter[0]}")
         new.name = name
         if quantize:
             if quantize not in _QUANT_TYPES:
@@ -1304,6 +1314,41 @@ class ReplayHandler(BaseHTTPRequestHandler):
         state.add_model(new)
         yield {"status": "success"}
         return None
+
+    def _adapter_events(
+        self, adapters: dict[str, str]
+    ) -> Generator[Any, None, tuple[str, int] | None]:
+        """The adapter step of create.go (``convertModelFromFiles(r.Adapters, ..., true)``, then
+        ``ggufLayersWithMediaType``); returns the adapter's layer, or None after an error.
+
+        Every adapter error is tagged 400: a real 400 before anything was streamed, a last
+        ``{"error": ...}`` line after. Safetensors adapters (``converting adapter``, a conversion
+        against the base model's tensors) are not replayed.
+        """
+        state = self.state
+        fname, digest = next(iter(adapters.items()))
+        digest = digest.replace("-", ":", 1)
+        with state.lock:
+            size = state.blobs.get(digest)
+            head_bytes = state.blob_heads.get(digest, b"GGUF" if size else b"")
+        if fname.endswith(".safetensors"):
+            yield StreamError("the replay server does not convert safetensors adapters", 400)
+            return None
+        if not fname.endswith(".gguf") and head_bytes[:4] != b"GGUF":
+            yield StreamError("unknown type", 400)  # detectModelTypeFromFiles found nothing
+            return None
+        if len(adapters) > 1:
+            yield StreamError("only one adapter is currently supported", 400)
+            return None
+        yield {"status": "parsing GGUF"}
+        if size is None:
+            path = "/root/.ollama/models/blobs/" + digest.replace(":", "-")
+            yield StreamError(f"open {path}: no such file or directory", 400)
+            return None
+        if head_bytes[:4] != b"GGUF":
+            yield StreamError("supplied file was not in GGUF format", 400)
+            return None
+        return digest, size
 
     def _layer_status(self, content: str) -> str:
         digest = "sha256:" + hashlib.sha256(content.encode()).hexdigest()

@@ -449,6 +449,44 @@ async def test_import_file_changed_during_upload(
     assert "digest mismatch" in str(err.value)
 
 
+async def test_create_with_an_uploaded_adapter(
+    backend: OllamaBackend, server: ReplayServer, tmp_path: Path
+) -> None:
+    lora = tmp_path / "lora.gguf"
+    lora.write_bytes(gguf_bytes("qwen2", 1, pad=8192))
+    request = CreateRequest(model="tuned", from_="qwen2.5:0.5b", system="Tuned.")
+    steps = await collect(backend.create_with_uploads(request, adapters=[lora]))
+    statuses = [s.status for s in steps]
+    digest = next(s.digest for s in steps if s.status == "uploading lora.gguf")
+    assert statuses[0] == "hashing lora.gguf"
+    # create.go: the adapter is parsed, then listed with the model's layers.
+    assert "parsing GGUF" in statuses and f"using existing layer {digest}" in statuses
+    assert statuses[-2:] == ["writing manifest", "success"]
+    create = server.requests[-1].body
+    assert create["from"] == "qwen2.5:0.5b" and create["adapters"] == {"lora.gguf": digest}
+    assert "files" not in create or create["files"] is None
+    assert "tuned:latest" in [m.name for m in await backend.list_models()]
+
+
+async def test_adapter_errors_are_ollamas(
+    backend: OllamaBackend, server: ReplayServer, tmp_path: Path
+) -> None:
+    request = CreateRequest(model="tuned", from_="qwen2.5:0.5b")
+    text = tmp_path / "notes.gguf"
+    text.write_bytes(b"not a model at all")
+    # Named .gguf: parsed mid-stream, so the error is the stream's last line.
+    with pytest.raises(BackendResponseError, match="supplied file was not in GGUF format"):
+        await collect(backend.create_with_uploads(request, adapters=[text]))
+    # No extension and not GGUF: Ollama cannot tell its type and answers 400 at once.
+    bare = tmp_path / "adapter"
+    bare.write_bytes(b"still not a model")
+    with pytest.raises(BackendResponseError, match="unknown type") as err:
+        await collect(backend.create_with_uploads(request, adapters=[bare]))
+    assert err.value.status == 400
+    with pytest.raises(InvalidInput, match="is not a file"):
+        await collect(backend.create_with_uploads(request, adapters=[tmp_path / "gone.gguf"]))
+
+
 async def test_import_rejects_bad_input(backend: OllamaBackend, tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="is not a file"):
         await collect(backend.import_gguf(tmp_path / "missing.gguf", "x"))

@@ -240,8 +240,10 @@ async def test_autosaved_draft_is_offered_after_the_app_is_gone(
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await ready(pilot)
         await pilot.press(*"FROM qwen2.5:0.5b", "enter", *"SYSTEM draft")
-        await wait_for(pilot, lambda: pending_drafts(), "the autosave")
-        assert [text for _, text in pending_drafts()] == [typed]
+        # An autosave may land between two keys; the next one holds everything typed.
+        await wait_for(
+            pilot, lambda: [text for _, text in pending_drafts()] == [typed], "the autosave"
+        )
         assert screen.editor.text == typed  # never saved: the app goes away here
 
     second = editor_app()
@@ -365,6 +367,38 @@ async def test_create_from_modelfile_streams_progress_and_lists_the_model(
         assert created.system == "You answer in one line."
         assert created.parameters == {"stop": list(CHATML.stop)}
         assert any("one-liner is created" in m for m in messages(app))
+
+
+async def test_create_uploads_the_adapter_next_to_the_modelfile(
+    replay: ReplayServer, tmp_path: Path
+) -> None:
+    (tmp_path / "lora.gguf").write_bytes((FIXTURES / "tiny-llama-f32.gguf").read_bytes()[:4096])
+    (tmp_path / "peft").mkdir()
+    modelfile = tmp_path / "Modelfile"
+    modelfile.write_text("FROM qwen2.5:0.5b\nADAPTER ./lora.gguf\n")
+    app = editor_app(replay, file=str(modelfile))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await ready(pilot)
+        await app.controller.refresh_all()
+        await wait_for(pilot, lambda: screen.editor.text, "the Modelfile")
+        op = screen.start_create("ollama", "tuned", None)
+        assert op is not None
+        await wait_for(
+            pilot,
+            lambda: "tuned:latest" in [m.name for m in app.controller.all_models()],
+            "the new model in the list",
+        )
+        uploads = [r for r in replay.requests if r.path.startswith("/api/blobs/")]
+        assert [r.method for r in uploads] == ["HEAD", "POST"]
+        creates = [r.body for r in replay.requests if r.path == "/api/create"]
+        assert creates[-1]["from"] == "qwen2.5:0.5b"
+        assert list(creates[-1]["adapters"]) == ["lora.gguf"]
+        # A safetensors folder is not something Ollama's create takes: said, nothing sent.
+        screen.editor.text = "FROM qwen2.5:0.5b\nADAPTER ./peft\n"
+        assert screen.start_create("ollama", "tuned2", None) is None
+        await pilot.pause()
+        assert any("ADAPTER ./peft is a folder" in m for m in messages(app, "error"))
+        assert len([r for r in replay.requests if r.path == "/api/create"]) == 1
 
 
 async def test_failed_create_says_why(replay: ReplayServer) -> None:

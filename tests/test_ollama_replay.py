@@ -342,6 +342,35 @@ def test_create_from_model(client: ollama.Client) -> None:
     )
 
 
+def test_create_with_adapter(client: ollama.Client, tmp_path: Path) -> None:
+    f = tmp_path / "lora.gguf"
+    f.write_bytes(gguf_bytes("llama", 1))
+    digest = client.create_blob(f)
+    steps = [
+        s.status
+        for s in client.create(
+            "tuned", from_="llama3.2", adapters={"lora.gguf": digest}, stream=True
+        )
+    ]
+    assert steps[0] == "parsing GGUF"
+    assert f"using existing layer {digest}" in steps
+    assert steps[-2:] == ["writing manifest", "success"]
+    # Errors before anything streamed are real 400s (create.go tags every adapter error 400).
+    for adapters, message in (
+        ({"a.gguf": digest, "b.gguf": digest}, "only one adapter is currently supported"),
+        ({"a.gguf": ""}, "invalid digest format"),
+        ({"adapter": "sha256:" + "0" * 64}, "unknown type"),
+    ):
+        with pytest.raises(ollama.ResponseError) as err:
+            client.create("bad", from_="llama3.2", adapters=adapters, stream=False)
+        assert (err.value.status_code, err.value.error) == (400, message)
+    # After "parsing GGUF" was streamed, a missing blob is the stream's last line.
+    missing = "sha256:" + "1" * 64
+    with pytest.raises(ollama.ResponseError) as err:
+        list(client.create("bad", from_="llama3.2", adapters={"x.gguf": missing}, stream=True))
+    assert "no such file or directory" in err.value.error
+
+
 def test_create_from_files(client: ollama.Client, tmp_path: Path) -> None:
     f = tmp_path / "tiny.gguf"
     f.write_bytes(gguf_bytes("qwen2", 1))

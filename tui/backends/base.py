@@ -274,5 +274,15 @@ class Backend:
         """Import a local GGUF file as model ``name`` (air-gapped: no registry involved)."""
         raise self._unsupported("import GGUF files")
 
+    def create_with_uploads(
+        self,
+        request: CreateRequest,
+        *,
+        files: Sequence[str | os.PathLike[str]] = (),
+        adapters: Sequence[str | os.PathLike[str]] = (),
+    ) -> AsyncIterator[Progress]:
+        """Create a model from local weight and adapter files, uploaded first."""
+        raise self._unsupported("create models from local files")
+
     async def aclose(self) -> None:
         """Release connections and threads."""

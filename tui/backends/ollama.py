@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import ipaddress
@@ -509,9 +510,6 @@ class OllamaBackend(Backend):
             create statuses.
         """
         file = Path(path)
-        total = await asyncio.to_thread(_file_size, file)
-        if total is None:
-            raise InvalidInput(f"{file} is not a file", backend=self.id)
         extra = dict(modelfile_extra or {})
         unknown = (
             set(extra)
@@ -525,7 +523,48 @@ class OllamaBackend(Backend):
             raise InvalidInput(
                 f"unknown create fields: {', '.join(sorted(unknown))}", backend=self.id
             )
+        async for step in self.create_with_uploads(
+            CreateRequest(model=name, **extra), files=[file]
+        ):
+            yield step
 
+    async def create_with_uploads(
+        self,
+        request: CreateRequest,
+        *,
+        files: Sequence[str | os.PathLike[str]] = (),
+        adapters: Sequence[str | os.PathLike[str]] = (),
+    ) -> AsyncIterator[Progress]:
+        """Create a model from local files: upload each as a blob, then create with them.
+
+        ``files`` are the model's own weights (sent as ``files``, in place of ``from``);
+        ``adapters`` are GGUF LoRA adapters put on top of ``request.from_`` or of ``files``
+        (sent as ``adapters``). Both map the file's name to its digest, as ``ollama create``
+        sends them.
+
+        Yields:
+            Per file ``hashing <file>``, ``uploading <file>`` (or ``using existing blob``), then
+            the server's create statuses.
+        """
+        digests: dict[Path, str] = {}
+        own, extra = [Path(f) for f in files], [Path(f) for f in adapters]
+        for file in (*own, *extra):
+            async for step in self._upload_blob(file, digests):
+                yield step
+        changes: dict[str, Any] = {}
+        if own:
+            changes["files"] = {f.name: digests[f] for f in own}
+        if extra:
+            changes["adapters"] = {f.name: digests[f] for f in extra}
+        async for step in self.create(dataclasses.replace(request, **changes)):
+            yield step
+
+    async def _upload_blob(self, file: Path, digests: dict[Path, str]) -> AsyncIterator[Progress]:
+        """Hash ``file`` in a thread and upload it unless the server has it; its digest goes into
+        ``digests``. The file is streamed, never read whole."""
+        total = await asyncio.to_thread(_file_size, file)
+        if total is None:
+            raise InvalidInput(f"{file} is not a file", backend=self.id)
         sha = hashlib.sha256()
         done = 0
         fh = await asyncio.to_thread(file.open, "rb")
@@ -548,10 +587,7 @@ class OllamaBackend(Backend):
         else:
             async for step in self._upload(file, digest, total):
                 yield step
-
-        request = CreateRequest(model=name, files={file.name: digest}, **extra)
-        async for step in self.create(request):
-            yield step
+        digests[file] = digest
 
     async def _upload(self, file: Path, digest: str, total: int) -> AsyncIterator[Progress]:
         queue: asyncio.Queue[int] = asyncio.Queue()

@@ -760,15 +760,22 @@ class EditorScreen(DeckScreen):
         except DiagnosticError as exc:
             self.notify(f"Fix the Modelfile first: {exc}", title="Create", severity="warning")
             return None
-        if fields.adapters or fields.drafts:
+        if fields.drafts:
             self.notify(
-                "ADAPTER and DRAFT files must be uploaded to Ollama first, which the editor does "
-                "not do yet; use `ollama create -f` for this Modelfile.",
+                "DRAFT models are sent to Ollama as draft files, which the editor does not do; "
+                "use `ollama create -f` for this Modelfile.",
                 title="Create",
                 severity="warning",
                 timeout=10,
             )
             return None
+        adapters: list[Path] = []
+        for adapter in fields.adapters:
+            path, problem = self._local_adapter(adapter)
+            if problem:
+                self.notify(problem, title="Create", severity="error", timeout=12)
+                return None
+            adapters.append(path)
         controller = self.deck.controller
         backend = controller.backend(backend_id)
         from_ = fields.from_
@@ -776,36 +783,27 @@ class EditorScreen(DeckScreen):
             # `ollama show` writes FROM as the server's blob path; the model's name means the
             # same weights and is what /api/create accepts.
             from_ = self.doc.model
-        license_ = list(fields.license) or None
-        parameters = dict(fields.parameters) or None
         gguf = self._local_gguf(from_)
-        if gguf is not None:
-            extra: dict[str, object] = {
-                "template": fields.template,
-                "system": fields.system,
-                "license": license_,
-                "parameters": parameters,
-                "messages": fields.messages or None,
-                "quantize": quantize,
-            }
-            extra = {k: v for k, v in extra.items() if v is not None}
+        request = CreateRequest(
+            model=name,
+            from_=None if gguf is not None else from_,
+            template=fields.template,
+            system=fields.system,
+            license=list(fields.license) or None,
+            parameters=dict(fields.parameters) or None,
+            messages=[ChatMessage(m["role"], m["content"]) for m in fields.messages] or None,
+            quantize=quantize,
+        )
+        files = [gguf] if gguf is not None else []
+        if files or adapters:
+            # Local weights or an adapter: uploaded as blobs first (air-gapped: no registry).
             op = controller.run_operation(
                 "create",
                 f"create {name}",
                 backend_id,
-                lambda: backend.import_gguf(gguf, name, modelfile_extra=extra),
+                lambda: backend.create_with_uploads(request, files=files, adapters=adapters),
             )
         else:
-            request = CreateRequest(
-                model=name,
-                from_=from_,
-                template=fields.template,
-                system=fields.system,
-                license=license_,
-                parameters=parameters,
-                messages=[ChatMessage(m["role"], m["content"]) for m in fields.messages] or None,
-                quantize=quantize,
-            )
             op = controller.run_operation(
                 "create", f"create {name}", backend_id, lambda: backend.create(request)
             )
@@ -813,13 +811,31 @@ class EditorScreen(DeckScreen):
         self.query_one(OperationsPanel).track(op)
         return op
 
-    def _local_gguf(self, from_: str | None) -> Path | None:
-        if not from_ or not from_.lower().endswith(".gguf"):
-            return None
-        path = Path(from_).expanduser()
+    def _resolve(self, value: str) -> Path:
+        """A Modelfile path as Ollama's client reads it: ``~`` expanded, relative to the file."""
+        path = Path(value).expanduser()
         if not path.is_absolute():
             base = self.doc.path.parent if self.doc.path is not None else Path.cwd()
             path = base / path
+        return path
+
+    def _local_adapter(self, value: str) -> tuple[Path, str]:
+        """The ADAPTER file to upload, or a sentence saying why it cannot be."""
+        path = self._resolve(value)
+        if path.is_dir():
+            return path, (
+                f"ADAPTER {value} is a folder. Ollama takes one GGUF LoRA file (since 0.12.11 its "
+                "client no longer accepts safetensors adapter folders): convert it with llama.cpp's "
+                "convert_lora_to_gguf.py and point ADAPTER at the .gguf."
+            )
+        if not path.is_file():
+            return path, f"ADAPTER file not found: {path}"
+        return path, ""
+
+    def _local_gguf(self, from_: str | None) -> Path | None:
+        if not from_ or not from_.lower().endswith(".gguf"):
+            return None
+        path = self._resolve(from_)
         return path if path.is_file() else None
 
     @work(group="editor-save", exclusive=True, exit_on_error=False)
