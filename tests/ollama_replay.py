@@ -819,6 +819,12 @@ class StreamError(NamedTuple):
     status: int = 500
 
 
+def _no_blob(digest: str, status: int = 500) -> StreamError:
+    """create.go opening a blob the server does not have (``sha256:...`` digest)."""
+    path = "/root/.ollama/models/blobs/" + digest.replace(":", "-")
+    return StreamError(f"open {path}: no such file or directory", status)
+
+
 class ReplayHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "Ollama"
@@ -1225,14 +1231,10 @@ class ReplayHandler(BaseHTTPRequestHandler):
             layer_status = []
             heads = []
             for fname in sorted(files):
-                digest = files[fname].replace("-", ":", 1)
+                digest, size, head_bytes = self._stored_blob(files[fname])
                 yield {"status": "parsing GGUF"}
-                with state.lock:
-                    size = state.blobs.get(digest)
-                    head_bytes = state.blob_heads.get(digest, b"GGUF" if size else b"")
                 if size is None:
-                    path = "/root/.ollama/models/blobs/" + digest.replace(":", "-")
-                    yield StreamError(f"open {path}: no such file or directory")
+                    yield _no_blob(digest)
                     return
                 head = read_gguf_head(head_bytes) if head_bytes[:4] == b"GGUF" else None
                 if head is None:
@@ -1325,12 +1327,8 @@ class ReplayHandler(BaseHTTPRequestHandler):
         ``{"error": ...}`` line after. Safetensors adapters (``converting adapter``, a conversion
         against the base model's tensors) are not replayed.
         """
-        state = self.state
         fname, digest = next(iter(adapters.items()))
-        digest = digest.replace("-", ":", 1)
-        with state.lock:
-            size = state.blobs.get(digest)
-            head_bytes = state.blob_heads.get(digest, b"GGUF" if size else b"")
+        digest, size, head_bytes = self._stored_blob(digest)
         if fname.endswith(".safetensors"):
             yield StreamError("the replay server does not convert safetensors adapters", 400)
             return None
@@ -1342,13 +1340,21 @@ class ReplayHandler(BaseHTTPRequestHandler):
             return None
         yield {"status": "parsing GGUF"}
         if size is None:
-            path = "/root/.ollama/models/blobs/" + digest.replace(":", "-")
-            yield StreamError(f"open {path}: no such file or directory", 400)
+            yield _no_blob(digest, 400)
             return None
         if head_bytes[:4] != b"GGUF":
             yield StreamError("supplied file was not in GGUF format", 400)
             return None
         return digest, size
+
+    def _stored_blob(self, digest: str) -> tuple[str, int | None, bytes]:
+        """A create request's digest (``sha256:`` or ``sha256-``) as stored, the blob's size
+        (None when the server does not have it) and its first bytes."""
+        digest = digest.replace("-", ":", 1)
+        with self.state.lock:
+            size = self.state.blobs.get(digest)
+            head = self.state.blob_heads.get(digest, b"GGUF" if size else b"")
+        return digest, size, head
 
     def _layer_status(self, content: str) -> str:
         digest = "sha256:" + hashlib.sha256(content.encode()).hexdigest()
