@@ -14,6 +14,7 @@ from textual.widgets import Input, Static
 
 from tests.conftest import FIXTURES, TINY_GGUF, TINY_ONNX
 from tests.ollama_replay import ReplayServer, start_replay_server
+from tests.waiting import until
 from tui.app import SlmdeckApp, make_app
 from tui.config import Config, data_dir, load_config
 from tui.controller import OperationState
@@ -45,11 +46,7 @@ def models_app(server: ReplayServer, model_dirs: list[Path] | None = None) -> Sl
 
 
 async def wait_for(pilot, predicate: Callable[[], object], what: str) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(400):
-        if predicate():
-            return
-        await pilot.pause(0.025)
-    raise AssertionError(f"timed out waiting for {what}")
+    await until(pilot, predicate, what)
 
 
 async def ready(pilot) -> ModelsScreen:  # type: ignore[no-untyped-def]
@@ -145,17 +142,27 @@ async def test_pull_progress_cancel_and_pull_again(replay: ReplayServer) -> None
             lambda: panel.running() and (panel.transfers[panel.running()[0].id].completed > 0),
             "pull progress",
         )
-        op = panel.running()[0]
+        op = app.controller.operations[panel.running()[0].id]  # the live one, not a copy
         line = str(panel.render())
         assert "pull smollm2:135m" in line and "%" in line and "MiB" in line
         # Progress goes on while another screen is shown: the task belongs to the controller.
+        # The hidden Models screen does no work for it, and catches up when shown again.
         await pilot.press("1")
-        done_before = panel.transfers[op.id].completed
+        await wait_for(pilot, lambda: app.screen is not screen, "the Backends screen")
+        shown = panel.transfers[op.id].completed
+        assert op.progress is not None
+        done_before = op.progress.completed
         await wait_for(
-            pilot, lambda: panel.transfers[op.id].completed > done_before, "progress off-screen"
+            pilot,
+            lambda: op.progress is not None and op.progress.completed > done_before,
+            "progress off-screen",
         )
+        assert panel.transfers[op.id].completed == shown
         await pilot.press("2")
-        assert app.screen is screen
+        await wait_for(pilot, lambda: app.screen is screen, "the Models screen again")
+        await wait_for(
+            pilot, lambda: panel.transfers[op.id].completed > shown, "Models catching up"
+        )
         await pilot.press("escape")
         await wait_for(pilot, lambda: op.state is OperationState.CANCELLED, "cancellation")
         assert replay.wait_for_disconnect("/api/pull")

@@ -30,6 +30,7 @@ from tui.backends.base import (
     RunningModel,
     Unsupported,
 )
+from tui.core.coalesce import Coalescer, Scheduler, loop_scheduler
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -97,6 +98,14 @@ class ModelsChanged:
 
 @dataclass(frozen=True, slots=True)
 class OperationUpdated:
+    """An operation started, progressed or ended.
+
+    ``operation`` is a copy taken when the event was sent, so a listener that handles it later
+    sees the state it describes, not a newer one (an end handled twice is not possible).
+    Progress is coalesced: at most one update per :attr:`Controller.progress_interval` per
+    operation, always the latest, and the start and the end always.
+    """
+
     operation: Operation
 
 
@@ -112,7 +121,7 @@ def build_backends(config: Config) -> list[Backend]:
     if config.ollama_enabled:
         from tui.backends.ollama import OllamaBackend
 
-        backends.append(OllamaBackend(config.ollama_host))
+        backends.append(OllamaBackend(config.ollama_host, proxy=config.ollama_proxy or None))
     backends.append(OnnxGenAIBackend(config.model_dirs, foundry_cache=config.foundry_cache))
     if config.openai:
         import os
@@ -124,7 +133,10 @@ def build_backends(config: Config) -> list[Backend]:
                 key = os.environ.get(endpoint.api_key_env) if endpoint.api_key_env else None
                 backends.append(
                     OpenAICompatBackend(
-                        endpoint.url, backend_id=f"openai:{endpoint.name}", api_key=key
+                        endpoint.url,
+                        backend_id=f"openai:{endpoint.name}",
+                        api_key=key,
+                        proxy=endpoint.proxy or None,
                     )
                 )
     return backends
@@ -158,6 +170,9 @@ class Controller:
         monitor: Monitor | None = None,
         monitor_interval: float = 1.0,
         disk_paths: Sequence[Path] = (),
+        progress_interval: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+        schedule: Scheduler = loop_scheduler,
     ) -> None:
         self.backends: dict[str, Backend] = {b.id: b for b in backends}
         self.states: dict[str, BackendState] = {
@@ -175,6 +190,10 @@ class Controller:
         self._monitor = monitor
         self.monitor_interval = monitor_interval
         self.disk_paths = tuple(disk_paths)
+        self.progress_interval = progress_interval
+        """Operations report progress to listeners at most once per this many seconds."""
+        self._clock = clock
+        self._schedule = schedule
         self.live_tokens_per_second: float | None = None
         """Rate of the reply streaming now (set by the chat screen while it streams; back to
         ``None`` when the stream from :meth:`chat` ends), ``None`` when none is."""
@@ -392,12 +411,18 @@ class Controller:
         """Run ``steps()`` as a cancellable task, reporting each Progress to listeners."""
         op = Operation(next(self._op_ids), kind, title, backend_id)
         self.operations[op.id] = op
+        updates: Coalescer[None] = Coalescer(
+            lambda _: self._emit(OperationUpdated(replace(op))),
+            self.progress_interval,
+            clock=self._clock,
+            schedule=self._schedule,
+        )
 
         async def runner() -> None:
             try:
                 async for progress in steps():
                     op.progress = progress
-                    self._emit(OperationUpdated(op))
+                    updates.push(None)
                 op.state = OperationState.DONE
             except asyncio.CancelledError:
                 op.state = OperationState.CANCELLED
@@ -410,12 +435,12 @@ class Controller:
                 op.state = OperationState.FAILED
                 op.error = f"unexpected error: {type(exc).__name__}: {exc}"
             op.finished_at = time.monotonic()
-            self._emit(OperationUpdated(op))
+            updates.finish(None)
             if refresh_after and op.state is not OperationState.CANCELLED:
                 await self.refresh(backend_id)
 
         op.task = self._spawn(runner(), f"op:{op.id}:{kind}")
-        self._emit(OperationUpdated(op))
+        updates.push(None)  # the start, at once
         return op
 
     def cancel_operation(self, op_id: int) -> bool:

@@ -9,7 +9,7 @@ from textual import events, on
 from textual.message import Message
 from textual.screen import Screen
 
-from tui.controller import Event
+from tui.controller import BackendChanged, Event, ModelsChanged, OperationUpdated
 from tui.messages import ControllerEvent
 from tui.widgets.gauge_strip import GaugeStrip
 
@@ -39,6 +39,7 @@ class DeckScreen(Screen[None]):
     :class:`~tui.widgets.gauge_strip.GaugeStrip` current)."""
 
     _unsubscribe: Callable[[], None] | None = None
+    _missed: dict[tuple[str, object], Event] | None = None
 
     @property
     def deck(self) -> SlmdeckApp:
@@ -59,6 +60,10 @@ class DeckScreen(Screen[None]):
         # Samples go to the active screen only: one coming back shows the latest at once.
         if self.deck.last_sample is not None:
             self.post_message(MonitorSampled(self.deck.last_sample))
+        # So do controller events: the latest of each one missed while hidden, in order.
+        missed, self._missed = self._missed, None
+        for event in (missed or {}).values():
+            self.post_message(ControllerEvent(event))
 
     @on(MonitorSampled)
     def _update_strip(self, message: MonitorSampled) -> None:
@@ -73,4 +78,25 @@ class DeckScreen(Screen[None]):
             self._unsubscribe = None
 
     def _forward(self, event: Event) -> None:
-        self.post_message(ControllerEvent(event))
+        if self.is_current:
+            self.post_message(ControllerEvent(event))
+            return
+        # A screen that is not shown does no work for an event: it keeps the latest event of
+        # each backend and operation, and handles those when it is shown again.
+        if self._missed is None:
+            self._missed = {}
+        key = _event_key(event)
+        self._missed.pop(key, None)
+        self._missed[key] = event
+
+
+def _event_key(event: Event) -> tuple[str, object]:
+    """What a newer event replaces an older one of: the same backend's state or models, the same
+    operation's progress."""
+    if isinstance(event, BackendChanged):
+        return ("backend", event.state.id)
+    if isinstance(event, ModelsChanged):
+        return ("models", event.backend_id)
+    if isinstance(event, OperationUpdated):
+        return ("operation", event.operation.id)
+    return ("other", id(event))

@@ -266,6 +266,7 @@ class BenchScreen(DeckScreen):
                 title="Bench",
                 severity="warning",
                 timeout=8,
+                markup=False,
             )
         finally:
             self.ready.set()
@@ -321,7 +322,11 @@ class BenchScreen(DeckScreen):
         event = message.event
         if isinstance(event, ModelsChanged):
             self._fill_models()
-        elif isinstance(event, OperationUpdated) and event.operation is self.operation:
+        elif (
+            isinstance(event, OperationUpdated)
+            and self.operation is not None
+            and event.operation.id == self.operation.id
+        ):
             self._collect()
             self._show_operation(event.operation)
 
@@ -372,7 +377,7 @@ class BenchScreen(DeckScreen):
 
     def action_run_bench(self) -> None:
         if self.running:
-            self.notify("A bench is running; press escape to cancel it.", timeout=4)
+            self.notify("A bench is running; press escape to cancel it.", timeout=4, markup=False)
             return
         chosen = self.selected_targets()
         if not chosen:
@@ -381,7 +386,9 @@ class BenchScreen(DeckScreen):
                 if self.model_list.option_count
                 else "no backend that can chat lists a model yet"
             )
-            self.notify(f"No model to bench: {reason}.", title="Bench", severity="warning")
+            self.notify(
+                f"No model to bench: {reason}.", title="Bench", severity="warning", markup=False
+            )
             return
         controller = self.deck.controller
         try:
@@ -390,7 +397,7 @@ class BenchScreen(DeckScreen):
                 (controller.backend(b), name) for b, name in chosen
             ]
         except (InvalidInput, BackendError) as exc:
-            self.notify(str(exc), title="Bench", severity="error", timeout=8)
+            self.notify(str(exc), title="Bench", severity="error", timeout=8, markup=False)
             return
 
         def vram() -> int | None:
@@ -448,6 +455,7 @@ class BenchScreen(DeckScreen):
                 title="Bench",
                 severity="warning",
                 timeout=8,
+                markup=False,
             )
 
     def _show_operation(self, op: Operation) -> None:
@@ -566,7 +574,9 @@ class BenchScreen(DeckScreen):
 
         results = [r for r, _ in self._shown]
         if not results:
-            self.notify("Nothing to export yet: run a bench first.", title="Export", timeout=4)
+            self.notify(
+                "Nothing to export yet: run a bench first.", title="Export", timeout=4, markup=False
+            )
             return
         directory = data_dir() / "exports"
         base = directory / f"bench-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
@@ -576,11 +586,20 @@ class BenchScreen(DeckScreen):
             await asyncio.to_thread(write_atomic, md, export_markdown(results))
             await asyncio.to_thread(write_atomic, js, export_json(results))
         except OSError as exc:
-            self.notify(f"Could not export: {exc}", title="Export", severity="error", timeout=8)
+            self.notify(
+                f"Could not export: {exc}",
+                title="Export",
+                severity="error",
+                timeout=8,
+                markup=False,
+            )
             return
         self.last_export = (md, js)
         self.notify(
-            f"Exported {len(results)} results to {md} and {js.name}.", title="Export", timeout=6
+            f"Exported {len(results)} results to {md} and {js.name}.",
+            title="Export",
+            timeout=6,
+            markup=False,
         )
 
     @property

@@ -28,7 +28,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Static
 
 from tui.backends.base import BackendError, Capability, ModelInfo
-from tui.controller import ModelsChanged, OperationState, OperationUpdated
+from tui.controller import ModelsChanged, OperationUpdated
 from tui.core.quant import (
     DEFAULT_OVERHEAD,
     FIT_THRESHOLDS_TEXT,
@@ -431,12 +431,13 @@ class VariantsScreen(DeckScreen):
     def _controller_event(self, message: ControllerEvent) -> None:
         event = message.event
         if isinstance(event, OperationUpdated):
-            self.query_one(OperationsPanel).track(event.operation)
-            if event.operation.state is OperationState.FAILED:
-                self.notify(
-                    f"{event.operation.title} failed: {event.operation.error}", severity="error"
-                )
-            self.refresh_bindings()
+            op = event.operation
+            panel = self.query_one(OperationsPanel)
+            before = panel.ops.get(op.id)
+            panel.track(op)
+            if before is None or before.state is not op.state:
+                # Keys change when a pull starts or ends, never per progress update.
+                self.refresh_bindings()
         elif isinstance(event, ModelsChanged) and self.model:
             # What is installed changed (or arrived after we started): read it all again.
             self._load()
@@ -626,18 +627,21 @@ class VariantsScreen(DeckScreen):
                     "",
                 )
             if not self.deck.open_screen("chat", model=v.tag, backend=backend):
-                self.notify(f"{v.tag} is installed; the chat screen is not available.")
+                self.notify(
+                    f"{v.tag} is installed; the chat screen is not available.", markup=False
+                )
             return
         if self.resolved.kind == "onnx":
             self.notify(
                 f"{v.quant} is not installed. Build it with onnxruntime-genai's model builder "
                 f"(python -m onnxruntime_genai.models.builder -p {v.quant}) and add the folder.",
                 timeout=10,
+                markup=False,
             )
             return
         targets = self._pull_backends()
         if not targets:
-            self.notify("No backend here can pull models.", severity="warning")
+            self.notify("No backend here can pull models.", severity="warning", markup=False)
             return
         puller = self.deck.controller.backend(targets[0])
         self.deck.controller.run_operation(
