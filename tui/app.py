@@ -15,7 +15,7 @@ from textual.worker import Worker
 
 from tui import __version__
 from tui.config import Config, config_dir, load_config
-from tui.controller import Controller
+from tui.controller import Controller, Event, OperationState, OperationUpdated
 from tui.screens import SCREENS, load_screen
 from tui.screens.base import DeckScreen, MonitorSampled
 
@@ -41,6 +41,10 @@ SCREEN_KEYS = {
     "chat": "6",
     "bench": "7",
 }
+
+
+OUTCOME_TITLES = {"pull": "Pull", "import": "Import", "copy": "Copy"}
+"""Operation kinds whose outcome the app toasts, and the toast's title."""
 
 
 def _mode_factory(name: str) -> Callable[[], Screen[None]]:
@@ -108,10 +112,34 @@ class SlmdeckApp(App[None]):
         if self.config.keymap:
             self.set_keymap(self.config.keymap)
         for problem in [*self.config.problems, *problems]:
-            self.notify(problem, title="Settings", severity="warning", timeout=10)
+            self.notify(problem, title="Settings", severity="warning", timeout=10, markup=False)
+        self.controller.subscribe(self._operation_outcome)
         self.switch_mode(self.start_screen)
         # Probing starts after the first paint so a slow or dead backend never delays it.
         self.call_after_refresh(self.controller.start)
+
+    def _operation_outcome(self, event: Event) -> None:
+        """One toast per finished pull, import or copy, whichever screen is shown (creates and
+        benches are told by the Editor and Bench screens that run them)."""
+        if not isinstance(event, OperationUpdated):
+            return
+        op = event.operation
+        if op.kind not in OUTCOME_TITLES or op.state is OperationState.RUNNING:
+            return
+        title = OUTCOME_TITLES[op.kind]
+        if op.state is OperationState.FAILED:
+            self.notify(
+                f"{op.title} failed: {op.error}",
+                title=title,
+                severity="error",
+                timeout=10,
+                markup=False,
+            )
+        elif op.state is OperationState.CANCELLED:
+            advice = "; pull it again to resume." if op.kind == "pull" else "."
+            self.notify(f"{op.title} cancelled{advice}", title=title, markup=False)
+        else:
+            self.notify(f"{op.title}: done.", title=title, timeout=4, markup=False)
 
     async def action_quit(self) -> None:
         self.exit()
@@ -152,6 +180,7 @@ class SlmdeckApp(App[None]):
                 title="Monitor",
                 severity="warning",
                 timeout=10,
+                markup=False,
             )
             return
         self._deliver_sample(sample)

@@ -49,7 +49,9 @@ def open_chat_store(directory: Path) -> ChatStore:
 
 def options_from_dict(values: dict[str, Any]) -> ChatOptions:
     """Build :class:`ChatOptions` from a session's stored options, ignoring unknown keys."""
-    known = {k: values[k] for k in OPTION_NAMES if values.get(k) is not None}
+    known: dict[str, Any] = {k: values[k] for k in OPTION_NAMES if values.get(k) is not None}
+    if isinstance(values.get("think"), bool):  # not a form field: set by code, kept as given
+        known["think"] = values["think"]
     return ChatOptions(**known)
 
 

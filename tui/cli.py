@@ -123,6 +123,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         except metadata.PackageNotFoundError:
             version = "not installed"
         print(f"  {dist}: {version}")
+    from tui.backends.onnx_genai import TELEMETRY_ENV, telemetry_dir
+
+    print(f"ONNX Runtime telemetry: off ({TELEMETRY_ENV}=1 is set before the first model load)")
+    if telemetry_dir().exists():
+        print(f"  {telemetry_dir()} exists: written by another program or an older slmdeck")
+    proxied = ["ollama"] if config.ollama_proxy else []
+    proxied += [f"openai:{e.name}" for e in config.openai if e.proxy]
+    print(
+        f"proxy: {'set for ' + ', '.join(proxied) if proxied else 'none'}"
+        " (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and .netrc are ignored)"
+    )
     print("model dirs:")
     if not config.model_dirs:
         print("  none configured (set [onnx] model_dirs or SLMDECK_MODEL_DIRS)")

@@ -50,6 +50,8 @@ class OpenAIEndpoint:
     api_key_env: str = ""
     """Name of an environment variable holding the bearer key (keys are never stored in the file)."""
     enabled: bool = True
+    proxy: str = ""
+    """Proxy URL for this server only; empty: contacted directly (``HTTP_PROXY`` & co. are ignored)."""
 
 
 @dataclass(slots=True)
@@ -59,6 +61,8 @@ class Config:
     ollama_host: str = DEFAULT_OLLAMA_HOST
     """Ollama's URL; ``OLLAMA_HOST`` overrides it (same parsing rules as Ollama's own client)."""
     ollama_enabled: bool = True
+    ollama_proxy: str = ""
+    """Proxy URL for Ollama only; empty: contacted directly (``HTTP_PROXY`` & co. are ignored)."""
     openai: list[OpenAIEndpoint] = field(default_factory=list)
     """OpenAI-compatible servers to use; none by default (nothing is contacted unless configured)."""
     model_dirs: list[Path] = field(default_factory=list)
@@ -99,6 +103,8 @@ def _apply_file(cfg: Config, data: dict[str, Any], problems: list[str]) -> None:
             cfg.ollama_host = ollama["host"]
         if isinstance(ollama.get("enabled"), bool):
             cfg.ollama_enabled = ollama["enabled"]
+        if isinstance(ollama.get("proxy"), str):
+            cfg.ollama_proxy = ollama["proxy"]
     for i, item in enumerate(data.get("openai", []) or []):
         if not isinstance(item, dict) or not isinstance(item.get("url"), str):
             problems.append(f"[[openai]] entry {i + 1} needs a 'url'; ignored")
@@ -109,6 +115,7 @@ def _apply_file(cfg: Config, data: dict[str, Any], problems: list[str]) -> None:
                 url=item["url"],
                 api_key_env=str(item.get("api_key_env", "")),
                 enabled=bool(item.get("enabled", True)),
+                proxy=str(item.get("proxy") or ""),
             )
         )
     onnx = data.get("onnx", {})
@@ -186,9 +193,12 @@ def to_toml_dict(cfg: Config) -> dict[str, Any]:
         "backends": {"probe_timeout": cfg.probe_timeout, "retry_interval": cfg.retry_interval},
         "openai": [
             {"name": e.name, "url": e.url, "api_key_env": e.api_key_env, "enabled": e.enabled}
+            | ({"proxy": e.proxy} if e.proxy else {})
             for e in cfg.openai
         ],
     }
+    if cfg.ollama_proxy:
+        data["ollama"]["proxy"] = cfg.ollama_proxy
     if cfg.foundry_cache is not None and "foundry_cache" not in cfg.env_only:
         data["onnx"]["foundry_cache"] = str(cfg.foundry_cache)
     return data

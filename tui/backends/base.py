@@ -126,6 +126,9 @@ class ChatOptions:
     num_ctx: int | None = None
     seed: int | None = None
     max_tokens: int | None = None
+    think: bool | None = None
+    """Ask a thinking model to think (True) or not (False); None leaves it to the backend
+    (Ollama thinks by default with a model that has the ``thinking`` capability)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +202,23 @@ class CreateRequest:
     parameters: Mapping[str, Any] | None = None
     messages: Sequence[ChatMessage] | None = None
     quantize: str | None = None
+
+
+def direct_http(proxy: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for every ``httpx`` client a backend creates.
+
+    ``trust_env=False``: ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY`` and ``.netrc`` are never
+    read, so a backend (and its bearer key) is contacted directly unless ``proxy`` names a proxy
+    configured for it. ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, which ``trust_env=False`` would also
+    drop, are still honoured.
+    """
+    options: dict[str, Any] = {"trust_env": False, "proxy": proxy or None}
+    cafile, capath = os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")
+    if cafile or capath:
+        import ssl
+
+        options["verify"] = ssl.create_default_context(cafile=cafile or None, capath=capath or None)
+    return options
 
 
 # --------------------------------------------------------------------------------------------- protocol

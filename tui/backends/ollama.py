@@ -36,6 +36,7 @@ from tui.backends.base import (
     ModelNotFound,
     Progress,
     RunningModel,
+    direct_http,
 )
 
 if TYPE_CHECKING:
@@ -159,6 +160,7 @@ class OllamaBackend(Backend):
         timeout: float = 30.0,
         connect_timeout: float = 5.0,
         stream_timeout: float = 600.0,
+        proxy: str | None = None,
     ) -> None:
         """Create a client; nothing is connected or imported until the first call.
 
@@ -169,12 +171,15 @@ class OllamaBackend(Backend):
             connect_timeout: Seconds to wait for the TCP connection.
             stream_timeout: Seconds a stream (chat, pull, create) may go without sending a line;
                 long because loading a model happens before the first token.
+            proxy: Proxy URL to reach Ollama through. Without one Ollama is contacted directly:
+                ``HTTP(S)_PROXY``/``ALL_PROXY`` and ``.netrc`` are never read (:func:`direct_http`).
         """
         url = parse_host(os.environ.get("OLLAMA_HOST") if host is None else host)
         super().__init__(backend_id, url)
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.stream_timeout = stream_timeout
+        self.proxy = proxy or None
         self._client: ollama.AsyncClient | None = None
         self._http: httpx.AsyncClient | None = None
 
@@ -194,7 +199,10 @@ class OllamaBackend(Backend):
         if self._client is None:
             import ollama
 
-            self._client = ollama.AsyncClient(host=self.location, timeout=self._timeout())
+            # ollama passes the keywords it does not know on to httpx.AsyncClient.
+            self._client = ollama.AsyncClient(
+                host=self.location, timeout=self._timeout(), **direct_http(self.proxy)
+            )
         return self._client
 
     def _raw(self) -> httpx.AsyncClient:
@@ -205,7 +213,10 @@ class OllamaBackend(Backend):
             if key := os.environ.get("OLLAMA_API_KEY"):
                 headers["Authorization"] = f"Bearer {key}"
             self._http = httpx.AsyncClient(
-                base_url=self.location, timeout=self._timeout(), headers=headers
+                base_url=self.location,
+                timeout=self._timeout(),
+                headers=headers,
+                **direct_http(self.proxy),
             )
         return self._http
 
@@ -430,9 +441,12 @@ class OllamaBackend(Backend):
         """Stream a reply; the last chunk has ``done`` and the server's own figures in ``stats``."""
         payload = [{"role": m.role, "content": m.content} for m in messages]
 
+        think = options.think if options is not None else None
+
         def start() -> Any:
+            extra: dict[str, Any] = {} if think is None else {"think": think}
             return self._ollama().chat(
-                model=model, messages=payload, options=_options(options), stream=True
+                model=model, messages=payload, options=_options(options), stream=True, **extra
             )
 
         async for part in self._stream(start):

@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -54,6 +55,34 @@ _PRECISION_WORDS = ("int4", "int8", "fp16", "bf16", "fp32")
 _FLOAT_WORDS = ("fp16", "bf16", "fp32")
 # ONNX AttributeProto as protobuf bytes: name (field 1) "bits", then i (field 3, varint).
 _BITS_ATTR = re.compile(rb"\n\x04bits\x18([\x01-\x7f])")
+TELEMETRY_ENV = "ORT_DISABLE_TELEMETRY"
+"""Both native libraries' telemetry opt-out. The Linux/macOS wheels (checked: onnxruntime 1.32.0,
+onnxruntime-genai 0.18.0) each ship a 1DS uploader to mobile.events.data.microsoft.com with an
+offline queue (``onnxruntime.db``, ``onnxruntime-genai.db``) and a ``deviceid`` file in
+``$XDG_CACHE_HOME`` or ``~/.cache``/``Microsoft/DeveloperTools/.onnxruntime``. Each library reads
+the variable once, when its telemetry starts (its first environment / model load), and then never
+creates the uploader, the queue or the id. ``og.disable_telemetry_events()`` alone only drops the
+detailed events: the uploader, the queue, the id and the DNS lookups remain."""
+
+
+def disable_native_telemetry() -> None:
+    """Turn ONNX Runtime's and ONNX Runtime GenAI's telemetry off for this process, for good.
+
+    Must run before the first model load (it is called before ``onnxruntime_genai`` is imported);
+    it overrides any value already set, since slmdeck contacts nothing but configured backends.
+    """
+    os.environ[TELEMETRY_ENV] = "1"
+
+
+def telemetry_dir() -> Path:
+    """Where the native libraries would keep their telemetry queue and device id (their source:
+    ``GetDeviceIdStorageDir``); slmdeck never lets them create it."""
+    if sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME", "")
+        base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "Microsoft" / "DeveloperTools" / ".onnxruntime"
 
 
 @dataclass(slots=True)
@@ -439,6 +468,7 @@ class OnnxGenAIBackend(Backend):
         with self._load_lock:
             if f.name in self._loaded:
                 return self._loaded[f.name]
+            disable_native_telemetry()  # before the import and the first load: read only then
             try:
                 import onnxruntime_genai as og
             except ImportError as exc:
@@ -524,7 +554,8 @@ class OnnxGenAIBackend(Backend):
                 kind, value = await queue.get()
                 if kind == "text":
                     window.release()
-                    yield ChatChunk(content=value)
+                    if value:
+                        yield ChatChunk(content=value)
                 elif kind == "stats":
                     stats = value
                 elif kind == "error":
@@ -601,7 +632,9 @@ class OnnxGenAIBackend(Backend):
                 token = generator.get_next_tokens()[0]
                 count += 1
                 text = stream.decode(token)
-                if text and not put("text", text):
+                # Every token passes the window, even one that decodes to no text yet, so the
+                # thread is never more than WINDOW tokens ahead of the consumer.
+                if not put("text", text):
                     reason = "cancelled"
                     break
             else:

@@ -36,6 +36,7 @@ from tui.backends.base import (
     ModelDetails,
     ModelInfo,
     ModelNotFound,
+    direct_http,
 )
 
 if TYPE_CHECKING:
@@ -161,6 +162,7 @@ class OpenAICompatBackend(Backend):
         timeout: float = 30.0,
         connect_timeout: float = 5.0,
         stream_timeout: float = 600.0,
+        proxy: str | None = None,
     ) -> None:
         """Create a client; nothing is connected or imported until the first call.
 
@@ -172,12 +174,16 @@ class OpenAICompatBackend(Backend):
             connect_timeout: Seconds to wait for the TCP connection.
             stream_timeout: Seconds a chat stream may go without sending anything; long because
                 a server may load the model before the first token.
+            proxy: Proxy URL to reach the server through. Without one it is contacted directly:
+                ``HTTP(S)_PROXY``/``ALL_PROXY`` and ``.netrc`` are never read (:func:`direct_http`),
+                so the bearer key goes nowhere else.
         """
         super().__init__(backend_id, normalise_base_url(base_url))
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.stream_timeout = stream_timeout
         self._api_key = api_key or None
+        self.proxy = proxy or None
         self._http: httpx.AsyncClient | None = None
 
     def __repr__(self) -> str:
@@ -215,6 +221,7 @@ class OpenAICompatBackend(Backend):
             self._http = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
                 headers=headers,
+                **direct_http(self.proxy),
             )
         return self._http
 

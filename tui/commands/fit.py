@@ -204,8 +204,14 @@ class OllamaSource:
     :attr:`problems` says why, for the error message if nothing else knows the name either.
     """
 
-    def __init__(self, host: str | None, catalog: Callable[[], Catalog] = default_catalog) -> None:
+    def __init__(
+        self,
+        host: str | None,
+        catalog: Callable[[], Catalog] = default_catalog,
+        proxy: str | None = None,
+    ) -> None:
         self.host = host
+        self.proxy = proxy
         self.catalog = catalog
         self.problems: list[str] = []
 
@@ -221,7 +227,7 @@ class OllamaSource:
     async def _resolve(self, name: str) -> ResolvedModel | None:
         from tui.backends.ollama import OllamaBackend
 
-        backend = OllamaBackend(self.host, timeout=15.0, connect_timeout=2.0)
+        backend = OllamaBackend(self.host, timeout=15.0, connect_timeout=2.0, proxy=self.proxy)
         try:
             models = await backend.list_models()
             wanted = {name, f"{name}:latest"} if ":" not in name else {name}
@@ -308,7 +314,7 @@ def installed_sources(config: Config | None = None) -> list[ModelSource]:
     if cfg.model_dirs or cfg.foundry_cache is not None:
         sources.append(OnnxSource(cfg.model_dirs, cfg.foundry_cache))
     if cfg.ollama_enabled:
-        sources.append(OllamaSource(cfg.ollama_host))
+        sources.append(OllamaSource(cfg.ollama_host, proxy=cfg.ollama_proxy or None))
     return sources
 
 

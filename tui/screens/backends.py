@@ -132,5 +132,5 @@ class BackendsScreen(DeckScreen):
             self._update_detail()
 
     def action_refresh(self) -> None:
-        self.notify("Probing backends…", timeout=2)
+        self.notify("Probing backends…", timeout=2, markup=False)
         self.deck.reprobe()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -119,6 +120,8 @@ class ChatScreen(DeckScreen):
         self._flush_timer: Timer | None = None
         self._pending_since = 0.0
         self._last_status = 0.0
+        self.clock: Callable[[], float] = time.monotonic
+        """The clock that spaces the drawing of streamed text (a test sets its own)."""
         self.ready = asyncio.Event()
         """Set once the chat history is open (or failed to open)."""
 
@@ -167,6 +170,7 @@ class ChatScreen(DeckScreen):
                     f"Your next prompt goes to {sanitize(self.model)}; "
                     "the reply streaming now goes on (ctrl+n starts a new chat).",
                     timeout=6,
+                    markup=False,
                 )
             elif self.session is not None:
                 self._switch_to(None)  # a new chat with the model asked for
@@ -195,7 +199,13 @@ class ChatScreen(DeckScreen):
         try:
             self.store = await asyncio.to_thread(open_chat_store, data_dir())
         except Exception as exc:  # StoreError: say it and keep the screen usable for reading
-            self.notify(str(exc), title="Chat history unavailable", severity="error", timeout=15)
+            self.notify(
+                str(exc),
+                title="Chat history unavailable",
+                severity="error",
+                timeout=15,
+                markup=False,
+            )
             self.ready.set()
             return
         sessions = await asyncio.to_thread(self.store.sessions)
@@ -290,7 +300,7 @@ class ChatScreen(DeckScreen):
             if self.session is not None and self.store is not None:
                 self.session.system_prompt, self.session.options = result
                 self.run_worker(asyncio.to_thread(self.store.update_session, self.session))
-            self.notify("Parameters saved for this session", timeout=3)
+            self.notify("Parameters saved for this session", timeout=3, markup=False)
 
         self.app.push_screen(ParamsDialog(self.system_prompt, dict(self.options)), saved)
 
@@ -363,13 +373,19 @@ class ChatScreen(DeckScreen):
         if not text:
             return
         if self.streaming:
-            self.notify("A reply is streaming: press Escape to stop it first.", timeout=3)
+            self.notify(
+                "A reply is streaming: press Escape to stop it first.", timeout=3, markup=False
+            )
             return
         if self.store is None:
-            self.notify("Chat history is still opening; try again in a moment.", timeout=3)
+            self.notify(
+                "Chat history is still opening; try again in a moment.", timeout=3, markup=False
+            )
             return
         if not self.model or not self.backend_id:
-            self.notify("Choose a model first (ctrl+l).", severity="warning", timeout=4)
+            self.notify(
+                "Choose a model first (ctrl+l).", severity="warning", timeout=4, markup=False
+            )
             self.action_pick_model()
             return
         self.prompt.value = ""
@@ -442,6 +458,7 @@ class ChatScreen(DeckScreen):
                 title="Chat not saved",
                 severity="error",
                 timeout=12,
+                markup=False,
             )
             if prompt is not None and not self.prompt.value:
                 self.prompt.value = prompt
@@ -465,7 +482,7 @@ class ChatScreen(DeckScreen):
         # The prompt's blinking cursor would repaint it twice a second for as long as the reply
         # streams; it stays lit instead.
         self.prompt.cursor_blink = False
-        self._last_status = time.monotonic()
+        self._last_status = self.clock()
         self._flush_timer = self.set_interval(FLUSH_TICK, self._tick)
         options = options_from_dict(self.options)
         status, error = "stopped", ""
@@ -477,7 +494,9 @@ class ChatScreen(DeckScreen):
             )
             status, error = result.status, result.error
             if result.error:
-                self.notify(result.error, title="Chat failed", severity="error", timeout=10)
+                self.notify(
+                    result.error, title="Chat failed", severity="error", timeout=10, markup=False
+                )
             if result.store_error:
                 self.notify(
                     f"The reply is shown but could not be saved ({result.store_error}). "
@@ -485,6 +504,7 @@ class ChatScreen(DeckScreen):
                     title="Chat not saved",
                     severity="warning",
                     timeout=12,
+                    markup=False,
                 )
         finally:
             if turn.result is not None:  # a stop may land just as the reply completes
@@ -520,7 +540,7 @@ class ChatScreen(DeckScreen):
         if not text and not thinking:
             return
         if not self._pending and not self._pending_thinking:
-            self._pending_since = time.monotonic()
+            self._pending_since = self.clock()
             if self._view is not None and not self._view.content and not self._view.thinking:
                 # The first token is drawn at once: the time to first token is what users see.
                 self.call_later(self._flush)
@@ -530,7 +550,7 @@ class ChatScreen(DeckScreen):
             self._pending_thinking.append(thinking)
 
     async def _tick(self) -> None:
-        now = time.monotonic()
+        now = self.clock()
         waiting = len(self._pending) + len(self._pending_thinking)
         if not waiting:
             return
@@ -557,7 +577,7 @@ class ChatScreen(DeckScreen):
         self._pending_thinking.clear()
         await view.write(text, thinking)
         self._follow()
-        now = time.monotonic()
+        now = self.clock()
         if now - self._last_status >= STATUS_INTERVAL and self._turn is not None:
             # Drawn with the text, in the same frame, rather than on a clock of its own.
             self._last_status = now
@@ -624,7 +644,7 @@ class ChatScreen(DeckScreen):
     def action_copy_reply(self) -> None:
         view = self._last_reply()
         if view is None or not view.content:
-            self.notify("There is no reply to copy yet.", timeout=3)
+            self.notify("There is no reply to copy yet.", timeout=3, markup=False)
             return
         self._copy(view.content, "reply")
 
@@ -634,7 +654,7 @@ class ChatScreen(DeckScreen):
             if blocks:
                 self._copy(blocks[-1], "code block")
                 return
-        self.notify("There is no code block to copy.", timeout=3)
+        self.notify("There is no code block to copy.", timeout=3, markup=False)
 
     @work(group="chat-copy", exit_on_error=False)
     async def _copy(self, text: str, what: str) -> None:
@@ -648,25 +668,29 @@ class ChatScreen(DeckScreen):
             await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
             await asyncio.to_thread(write_atomic, path, text)
         except OSError as exc:
-            self.notify(f"Copied the {what} (OSC 52); could not also write {path}: {exc}")
+            self.notify(
+                f"Copied the {what} (OSC 52); could not also write {path}: {exc}", markup=False
+            )
             return
-        self.notify(f"Copied the {what} to the clipboard (OSC 52) and to {path}", timeout=5)
+        self.notify(
+            f"Copied the {what} to the clipboard (OSC 52) and to {path}", timeout=5, markup=False
+        )
 
     @work(group="chat-export", exit_on_error=False)
     async def action_export(self) -> None:
         from tui.config import data_dir
 
         if self.session is None or self.store is None:
-            self.notify("Nothing to export yet: send a prompt first.", timeout=3)
+            self.notify("Nothing to export yet: send a prompt first.", timeout=3, markup=False)
             return
         try:
             md, js = await asyncio.to_thread(
                 export_session, self.store, self.session.id, data_dir() / "exports"
             )
         except (OSError, ValueError) as exc:
-            self.notify(f"Export failed: {exc}", severity="error")
+            self.notify(f"Export failed: {exc}", severity="error", markup=False)
             return
-        self.notify(f"Exported to {md} and {js.name}", title="Export", timeout=8)
+        self.notify(f"Exported to {md} and {js.name}", title="Export", timeout=8, markup=False)
 
     def action_thinking(self) -> None:
         views = [v for v in self.log_view.query(MessageView) if v.thinking]

@@ -319,7 +319,7 @@ class EditorScreen(DeckScreen):
         if self.diagnostics:
             self.problems.focus()
         else:
-            self.notify("No problems found in this document.", timeout=3)
+            self.notify("No problems found in this document.", timeout=3, markup=False)
 
     def action_toggle_focus(self) -> None:
         # The text takes every printable key, screen keys (1-7, q) included: escape leaves it
@@ -365,6 +365,7 @@ class EditorScreen(DeckScreen):
         self.notify(
             f"Your unsaved edits of {self.doc.title} are kept as a draft (offered at next start).",
             timeout=6,
+            markup=False,
         )
 
     @work(group="editor-load", exclusive=True, exit_on_error=False)
@@ -377,7 +378,9 @@ class EditorScreen(DeckScreen):
             backend = controller.backend(backend_id)
             details = await backend.show(name)
         except BackendError as exc:
-            self.notify(str(exc), title=f"Cannot open {name}", severity="error", timeout=10)
+            self.notify(
+                str(exc), title=f"Cannot open {name}", severity="error", timeout=10, markup=False
+            )
             return
         if backend.kind == "onnx" and details.info.path:
             await self._open_onnx(backend_id, name, Path(details.info.path), details.template)
@@ -389,6 +392,7 @@ class EditorScreen(DeckScreen):
                 title="Editor",
                 severity="warning",
                 timeout=8,
+                markup=False,
             )
             return
         doc = EditorDoc(kind=MODELFILE, backend=backend_id, model=name)
@@ -404,7 +408,13 @@ class EditorScreen(DeckScreen):
             try:
                 text = await asyncio.to_thread(read_document, path)
             except FileReadError as exc:
-                self.notify(str(exc), title=f"Cannot open {name}", severity="error", timeout=10)
+                self.notify(
+                    str(exc),
+                    title=f"Cannot open {name}",
+                    severity="error",
+                    timeout=10,
+                    markup=False,
+                )
                 return
             await self.load_document(doc, text, saved=True)
             return
@@ -418,6 +428,7 @@ class EditorScreen(DeckScreen):
             f"{folder} has no inference_model.json yet: this one is new"
             + (" (its chat format is from the tokenizer's template)." if format_id else "."),
             timeout=8,
+            markup=False,
         )
 
     @work(group="editor-load", exclusive=True, exit_on_error=False)
@@ -429,7 +440,7 @@ class EditorScreen(DeckScreen):
         try:
             text = await asyncio.to_thread(read_document, path)
         except FileReadError as exc:
-            self.notify(str(exc), title="Cannot open", severity="error", timeout=10)
+            self.notify(str(exc), title="Cannot open", severity="error", timeout=10, markup=False)
             return
         kind = kind_of(path, text)
         backend, model = self._onnx_model_at(path.parent) if kind == INFERENCE_MODEL else ("", "")
@@ -558,6 +569,7 @@ class EditorScreen(DeckScreen):
                 title="Not saved",
                 severity="error",
                 timeout=15,
+                markup=False,
             )
             return False
         old_key = doc.key
@@ -569,7 +581,7 @@ class EditorScreen(DeckScreen):
         extra = f" (previous version in {result.backup.name})" if result.backup else ""
         if any(d.severity == "error" for d in self.diagnostics):
             extra += f"; it still has {_count(self.diagnostics)}"
-        self.notify(f"Saved {path}{extra}.", title="Saved", timeout=6)
+        self.notify(f"Saved {path}{extra}.", title="Saved", timeout=6, markup=False)
         self._show_title()
         return True
 
@@ -585,7 +597,11 @@ class EditorScreen(DeckScreen):
             self._db = await asyncio.to_thread(Database.in_dir, data_dir())
         except StoreError as exc:
             self.notify(
-                f"{exc}. Drafts are not autosaved.", title="Drafts", severity="error", timeout=15
+                f"{exc}. Drafts are not autosaved.",
+                title="Drafts",
+                severity="error",
+                timeout=15,
+                markup=False,
             )
             self.store_ready.set()
             return
@@ -594,7 +610,7 @@ class EditorScreen(DeckScreen):
         try:
             pending = await asyncio.to_thread(store.pending)
         except StoreError as exc:
-            self.notify(str(exc), title="Drafts", severity="error", timeout=10)
+            self.notify(str(exc), title="Drafts", severity="error", timeout=10, markup=False)
             return
         for draft in pending:
             if not await self._offer(draft):
@@ -616,7 +632,7 @@ class EditorScreen(DeckScreen):
         if answer == "r":
             await self.load_document(doc, draft.text, saved=False)
             self._draft_written = True
-            self.notify(f"Restored the draft of {doc.title}.", timeout=5)
+            self.notify(f"Restored the draft of {doc.title}.", timeout=5, markup=False)
             return False
         if answer == "d":
             await self._discard_drafts(draft.key)
@@ -632,7 +648,7 @@ class EditorScreen(DeckScreen):
         try:
             await asyncio.to_thread(store.save, doc.key, doc.kind, text, doc.origin())
         except StoreError as exc:
-            self.notify(f"Draft not saved: {exc}", title="Drafts", severity="warning")
+            self.notify(f"Draft not saved: {exc}", title="Drafts", severity="warning", markup=False)
             return
         self._draft_written = True
 
@@ -646,7 +662,12 @@ class EditorScreen(DeckScreen):
             for key in dict.fromkeys(keys):
                 await asyncio.to_thread(store.discard, key)
         except StoreError as exc:
-            self.notify(f"Could not remove the draft: {exc}", title="Drafts", severity="warning")
+            self.notify(
+                f"Could not remove the draft: {exc}",
+                title="Drafts",
+                severity="warning",
+                markup=False,
+            )
 
     def _autosave(self) -> None:
         if self.drafts is None:
@@ -690,6 +711,7 @@ class EditorScreen(DeckScreen):
                 f"Fix the Modelfile first ({what}; f2 lists them).",
                 title="Create",
                 severity="warning",
+                markup=False,
             )
             return
         backend_id = self._create_backend()
@@ -705,6 +727,7 @@ class EditorScreen(DeckScreen):
                 "No backend that can create models is configured (Ollama is needed).",
                 title="Create",
                 severity="warning",
+                markup=False,
             )
             return None
         for b in able:
@@ -719,6 +742,7 @@ class EditorScreen(DeckScreen):
             title="Create",
             severity="error",
             timeout=10,
+            markup=False,
         )
         return None
 
@@ -758,7 +782,9 @@ class EditorScreen(DeckScreen):
         try:
             fields = to_create_fields(parse(text))
         except DiagnosticError as exc:
-            self.notify(f"Fix the Modelfile first: {exc}", title="Create", severity="warning")
+            self.notify(
+                f"Fix the Modelfile first: {exc}", title="Create", severity="warning", markup=False
+            )
             return None
         if fields.drafts:
             self.notify(
@@ -767,13 +793,14 @@ class EditorScreen(DeckScreen):
                 title="Create",
                 severity="warning",
                 timeout=10,
+                markup=False,
             )
             return None
         adapters: list[Path] = []
         for adapter in fields.adapters:
             path, problem = self._local_adapter(adapter)
             if problem:
-                self.notify(problem, title="Create", severity="error", timeout=12)
+                self.notify(problem, title="Create", severity="error", timeout=12, markup=False)
                 return None
             adapters.append(path)
         controller = self.deck.controller
@@ -849,6 +876,7 @@ class EditorScreen(DeckScreen):
                 title="Create",
                 severity="warning",
                 timeout=8,
+                markup=False,
             )
             return
         if any(d.severity == "error" for d in self.diagnostics):
@@ -856,11 +884,14 @@ class EditorScreen(DeckScreen):
                 f"Fix the errors first ({_count(self.diagnostics)}): the model would not load.",
                 title="Create",
                 severity="warning",
+                markup=False,
             )
             return
         if await self._save(doc.path):
             await self.deck.controller.refresh(doc.backend)
-            self.notify(f"{doc.model} uses the new inference_model.json now.", timeout=6)
+            self.notify(
+                f"{doc.model} uses the new inference_model.json now.", timeout=6, markup=False
+            )
 
     # ------------------------------------------------------------------ controller events
 
@@ -878,7 +909,9 @@ class EditorScreen(DeckScreen):
             return
         key, text = self._my_ops.pop(op.id)
         if op.state is OperationState.DONE:
-            self.notify(f"{op.title.removeprefix('create ')} is created.", title="Create")
+            self.notify(
+                f"{op.title.removeprefix('create ')} is created.", title="Create", markup=False
+            )
             if self.doc.key == key and self.doc.path is None:
                 # For a model's Modelfile (no file), creating the model is what saving means.
                 self._saved_text = text
@@ -886,4 +919,4 @@ class EditorScreen(DeckScreen):
                 self._show_title()
                 self.run_worker(self._discard_drafts(key), group="editor-draft")
         elif op.state is OperationState.FAILED:
-            self.notify(op.error, title="Create failed", severity="error", timeout=15)
+            self.notify(op.error, title="Create failed", severity="error", timeout=15, markup=False)

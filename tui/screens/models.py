@@ -242,25 +242,23 @@ class ModelsScreen(DeckScreen):
             self.reload()
             self._read_loaded()
         elif isinstance(event, OperationUpdated):
-            self.panel.track(event.operation)
-            if event.operation.state is not OperationState.RUNNING:
-                self._finished(event.operation)
-            self.refresh_bindings()
+            op = event.operation
+            before = self.panel.ops.get(op.id)
+            self.panel.track(op)
+            if before is None or before.state is not op.state:
+                # Keys change when an operation starts or ends, never per progress update
+                # (each refresh recomposes the footer).
+                if op.state is not OperationState.RUNNING and op.kind in self.panel.kinds:
+                    self._finished(op)  # its own kinds: a create or a bench is told elsewhere
+                self.refresh_bindings()
         else:
             self._update_title()
             self.refresh_bindings()
 
     def _finished(self, op: Operation) -> None:
+        # The outcome's toast is the app's (one per operation, whichever screen is shown).
         outcome = op.state.value
         self._record(op.backend_id, op.kind, op.title.partition(" ")[2], outcome, op.error)
-        if op.state is OperationState.FAILED:
-            self.notify(
-                f"{op.title} failed: {op.error}", title="Models", severity="error", timeout=10
-            )
-        elif op.state is OperationState.CANCELLED:
-            self.notify(f"{op.title} cancelled; run it again to resume.", title="Models")
-        elif op.state is OperationState.DONE:
-            self.notify(f"{op.title}: done.", title="Models", timeout=4)
 
     # ------------------------------------------------------------------ details
 
@@ -440,6 +438,7 @@ class ModelsScreen(DeckScreen):
                 f"The {screen} screen is not available in this build.",
                 title="Models",
                 severity="warning",
+                markup=False,
             )
 
     def action_pull(self) -> None:
@@ -500,10 +499,12 @@ class ModelsScreen(DeckScreen):
             await controller.backend(backend_id).delete(name)
         except BackendError as exc:
             self._record(backend_id, "delete", name, "failed", str(exc))
-            self.notify(f"Could not delete {name}: {exc}", title="Models", severity="error")
+            self.notify(
+                f"Could not delete {name}: {exc}", title="Models", severity="error", markup=False
+            )
             return
         self._record(backend_id, "delete", name, "done")
-        self.notify(f"Deleted {name}.", title="Models", timeout=4)
+        self.notify(f"Deleted {name}.", title="Models", timeout=4, markup=False)
         await controller.refresh(backend_id)
 
     def action_copy(self) -> None:
@@ -544,10 +545,14 @@ class ModelsScreen(DeckScreen):
         except BackendError as exc:
             verb = "rename" if rename else "copy"
             self._record(backend_id, verb, f"{source} -> {target}", "failed", str(exc))
-            self.notify(f"Could not {verb} {source}: {exc}", title="Models", severity="error")
+            self.notify(
+                f"Could not {verb} {source}: {exc}", title="Models", severity="error", markup=False
+            )
             return
         self._record(backend_id, "rename" if rename else "copy", f"{source} -> {target}", "done")
-        self.notify(f"{'Renamed' if rename else 'Copied'} {source} to {target}.", timeout=4)
+        self.notify(
+            f"{'Renamed' if rename else 'Copied'} {source} to {target}.", timeout=4, markup=False
+        )
         await controller.refresh(backend_id)
 
     @work(group="models-change", exit_on_error=False)
@@ -558,9 +563,9 @@ class ModelsScreen(DeckScreen):
         try:
             await self.deck.controller.unload(row.info.backend, row.info.name)
         except BackendError as exc:
-            self.notify(f"Could not unload {row.info.name}: {exc}", severity="error")
+            self.notify(f"Could not unload {row.info.name}: {exc}", severity="error", markup=False)
             return
-        self.notify(f"Unloaded {row.info.name}.", timeout=4)
+        self.notify(f"Unloaded {row.info.name}.", timeout=4, markup=False)
         self.reload()
 
     # ------------------------------------------------------------------ air-gapped import
@@ -657,18 +662,21 @@ class ModelsScreen(DeckScreen):
                 self.notify(
                     f"{folder} is used for now, but the settings could not be saved ({exc}).",
                     severity="warning",
+                    markup=False,
                 )
         try:
             state = await self.deck.controller.add_model_dir(backend_id, folder)
         except BackendError as exc:
-            self.notify(f"Could not add {folder}: {exc}", severity="error")
+            self.notify(f"Could not add {folder}: {exc}", severity="error", markup=False)
             return
         self._record(backend_id, "register", str(folder), "done")
         if state.status is BackendStatus.UP:
-            self.notify(f"Added {folder}.", title="Models", timeout=4)
+            self.notify(f"Added {folder}.", title="Models", timeout=4, markup=False)
         else:
             self.notify(
-                f"Added {folder}, but {backend_id} is down: {state.detail}", severity="warning"
+                f"Added {folder}, but {backend_id} is down: {state.detail}",
+                severity="warning",
+                markup=False,
             )
 
     def start_folder_copy(self, backend_id: str, folder: Path) -> Operation:

@@ -357,11 +357,16 @@ class MonitorScreen(DeckScreen):
     def action_unload(self) -> None:
         model = self.highlighted_model()
         if model is None:
-            self.notify("No loaded model is highlighted.", timeout=3)
+            self.notify("No loaded model is highlighted.", timeout=3, markup=False)
             return
         backend = self.deck.controller.backends.get(model.backend)
         if backend is None or not backend.supports(Capability.UNLOAD):
-            self.notify(f"{model.backend} cannot unload models.", severity="warning", timeout=5)
+            self.notify(
+                f"{model.backend} cannot unload models.",
+                severity="warning",
+                timeout=5,
+                markup=False,
+            )
             return
         self._unload(model)
 
@@ -372,7 +377,11 @@ class MonitorScreen(DeckScreen):
             await self.deck.controller.unload(model.backend, model.name)
         except BackendError as exc:
             self.notify(
-                f"Could not unload {name}: {exc}", title="Unload", severity="error", timeout=8
+                f"Could not unload {name}: {exc}",
+                title="Unload",
+                severity="error",
+                timeout=8,
+                markup=False,
             )
         except Exception as exc:  # a backend bug: say it, keep the screen
             self.notify(
@@ -380,8 +389,11 @@ class MonitorScreen(DeckScreen):
                 title="Unload",
                 severity="error",
                 timeout=8,
+                markup=False,
             )
         else:
-            self.notify(f"Unloaded {name} from {model.backend}.", title="Unload", timeout=4)
+            self.notify(
+                f"Unloaded {name} from {model.backend}.", title="Unload", timeout=4, markup=False
+            )
         self._models = self.deck.controller.loaded_models or ()
         self._show_models()

@@ -71,7 +71,7 @@ class ParamsDialog(ModalScreen[ParamsResult | None]):
                             placeholder=_HINTS[name],
                             id=f"param-{name}",
                         )
-            yield Static("", id="params-error")
+            yield Static("", id="params-error", markup=False)  # it quotes what was typed
             with Horizontal(id="params-buttons"):
                 yield Button("Save (ctrl+s)", variant="primary", id="params-save")
                 yield Button("Cancel (esc)", id="params-cancel")
