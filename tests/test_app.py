@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -59,6 +59,15 @@ def cell(table: DataTable[object], row: str, column: str) -> str:
     return str(table.get_cell(row, column))
 
 
+async def wait_until(pilot, predicate: Callable[[], object]) -> None:  # type: ignore[no-untyped-def]
+    """Process the app's messages until ``predicate()`` holds (the deadline only stops a broken
+    test from hanging the suite; no machine is that slow)."""
+    deadline = time.monotonic() + 120
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.02)
+
+
 async def test_starts_with_nothing_reachable_and_says_why() -> None:
     app = make_app(down_config())
     async with app.run_test(size=(100, 30)) as pilot:
@@ -86,10 +95,9 @@ async def test_hung_backend_does_not_delay_first_paint(silent_server: int) -> No
         assert app.controller.states["ollama"].status is BackendStatus.PROBING
         assert "probing" in cell(table, "ollama", "status")
         await pilot.press("down")  # the UI answers keys meanwhile
-        for _ in range(100):
-            if app.controller.states["ollama"].status is not BackendStatus.PROBING:
-                break
-            await asyncio.sleep(0.05)
+        await wait_until(
+            pilot, lambda: app.controller.states["ollama"].status is not BackendStatus.PROBING
+        )
         await pilot.pause()
         assert "did not answer within 3 s" in cell(table, "ollama", "detail")
 
@@ -154,12 +162,15 @@ async def test_command_palette_lists_screens() -> None:
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"backends")
-        await pilot.pause(0.3)
         from textual.command import CommandList
 
         options = app.screen.query_one(CommandList)
-        prompts = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
-        assert any("Go to Backends" in p for p in prompts)
+
+        def prompts() -> list[str]:
+            return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+        # The palette searches in a worker: wait for its answer, not for a while.
+        await wait_until(pilot, lambda: any("Go to Backends" in p for p in prompts()))
 
 
 def test_unknown_screen_is_a_clear_error() -> None:

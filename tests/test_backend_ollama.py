@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.ollama_replay import ReplayServer, markdown_reply, start_replay_server
+from tests.ollama_replay import VERSION, ReplayServer, markdown_reply, start_replay_server
 from tests.test_ollama_replay import gguf_bytes
 from tui.backends.base import (
     BackendResponseError,
@@ -27,6 +27,7 @@ from tui.backends.base import (
     Progress,
 )
 from tui.backends.ollama import OllamaBackend, parse_host, parse_parameters
+from tui.chatflow import options_from_dict
 
 USER = [ChatMessage("user", "hello")]
 
@@ -131,8 +132,8 @@ def test_import_is_lazy() -> None:
 
 
 async def test_probe_and_version(backend: OllamaBackend) -> None:
-    assert await backend.probe() == "Ollama 0.12.6"
-    assert await backend.version() == "0.12.6"
+    assert await backend.probe() == f"Ollama {VERSION}"
+    assert await backend.version() == VERSION
 
 
 async def test_list_models(backend: OllamaBackend) -> None:
@@ -188,6 +189,31 @@ async def test_chat_options_map_max_tokens(backend: OllamaBackend, server: Repla
     assert server.requests[-1].body["options"] == {"top_p": 0.9, "num_ctx": 2048, "num_predict": 2}
     (running,) = await backend.ps()
     assert running.context_length == 2048
+
+
+async def test_chat_passes_think_only_when_set(
+    backend: OllamaBackend, server: ReplayServer
+) -> None:
+    server.set_reply("Done.")
+    # Left out, a thinking model thinks (Ollama's default); the thinking comes as ChatChunk.thinking.
+    chunks = await collect(backend.chat("qwen3:0.6b", USER, ChatOptions(temperature=0.5)))
+    assert "think" not in server.requests[-1].body
+    assert "".join(c.thinking for c in chunks) == server.state.thinking
+    assert "".join(c.content for c in chunks) == "Done."
+    assert all(not c.content for c in chunks if c.thinking)  # thinking streams first
+    chunks = await collect(backend.chat("qwen3:0.6b", USER, ChatOptions(think=False)))
+    assert server.requests[-1].body["think"] is False
+    assert not any(c.thinking for c in chunks) and "".join(c.content for c in chunks) == "Done."
+    chunks = await collect(backend.chat("qwen3:0.6b", USER, ChatOptions(think=True)))
+    assert server.requests[-1].body["think"] is True
+    assert "".join(c.thinking for c in chunks) == server.state.thinking
+    await collect(backend.chat("llama3.2", USER, ChatOptions(think=False)))
+    assert server.requests[-1].body["think"] is False
+    with pytest.raises(BackendResponseError, match="does not support thinking"):
+        await collect(backend.chat("llama3.2", USER, ChatOptions(think=True)))
+    # A session's stored options keep think (it is not a form field, so only a bool is taken).
+    assert options_from_dict({"think": False, "top_p": 0.5}) == ChatOptions(top_p=0.5, think=False)
+    assert options_from_dict({"think": "yes"}) == ChatOptions()
 
 
 async def test_chat_missing_model(backend: OllamaBackend) -> None:

@@ -12,6 +12,7 @@ from textual.widgets import Static
 
 from tests.conftest import FIXTURES
 from tests.ollama_replay import ReplayServer, start_replay_server
+from tests.waiting import until
 from tui.app import SlmdeckApp, make_app
 from tui.config import Config, data_dir
 from tui.controller import OperationState
@@ -36,11 +37,7 @@ def bench_app(server: ReplayServer) -> SlmdeckApp:
 
 
 async def wait_for(pilot, predicate: Callable[[], object], what: str) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(800):
-        if predicate():
-            return
-        await pilot.pause(0.025)
-    raise AssertionError(f"timed out waiting for {what}")
+    await until(pilot, predicate, what)
 
 
 async def ready(pilot) -> BenchScreen:  # type: ignore[no-untyped-def]

@@ -121,8 +121,11 @@ async def test_replay_figures_come_from_ollamas_counters(replay: ReplayServer) -
     assert [r.prompt for r in bench.results] == ["short", "summary", "code"]
     assert events[-1].completed == events[-1].total == 6
     for result, prompt in zip(bench.results, PROMPT_SETS["mixed"], strict=True):
-        # The replay counts words (+10 for the template) and takes 1 ms + 50 µs per prompt token.
-        expected_prompt = len(tokenize(prompt.text)) + 10
+        # The replay counts words of the model's SYSTEM (prepended, as Ollama does) and of the
+        # prompt, +10 for the template, and takes 1 ms + 50 µs per prompt token.
+        model = replay.state.get("qwen2.5:0.5b")
+        assert model is not None
+        expected_prompt = len(tokenize(model.system)) + len(tokenize(prompt.text)) + 10
         assert result.prompt_tokens == expected_prompt
         assert result.prompt_tps is not None and result.prompt_source == "backend"
         assert result.prompt_tps.median == pytest.approx(
@@ -146,27 +149,38 @@ async def test_cancel_closes_the_stream_and_keeps_finished_runs(replay: ReplaySe
     backend = OllamaBackend(replay.url)
     bench = Benchmark([(backend, "llama3.2")], BenchSpec("short", repetitions=3, max_tokens=30))
     seen: list[str] = []
+    second_run = asyncio.Event()
 
     async def consume() -> None:
         async for event in bench.run():
             seen.append(event.status)
             if event.status.endswith("run 1 of 3 done"):
                 replay.state.token_rate = 5.0  # the second run now streams slowly
+            elif event.status.endswith("run 2 of 3"):
+                second_run.set()
 
     task = asyncio.create_task(consume())
     try:
-        for _ in range(2000):
-            if sum(r.path == "/api/chat" for r in replay.requests) == 3 and seen[-1].endswith(
-                "run 2 of 3"
-            ):
+        started = asyncio.create_task(second_run.wait())
+        await asyncio.wait({task, started}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        if not second_run.is_set():
+            started.cancel()
+            why = repr(task.exception()) if task.done() else "not within 30 s"
+            pytest.fail(f"the second run never started ({why}): {seen}")
+        # Its request follows the status event: wait until the server has it (bounded).
+        for _ in range(1000):
+            if sum(r.path == "/api/chat" for r in replay.requests) == 3:
                 break
             await asyncio.sleep(0.01)
+        else:
+            pytest.fail(f"the second run's request never reached the server: {replay.requests}")
         await asyncio.sleep(0.3)  # a token or two of the slow run
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         assert await asyncio.to_thread(replay.wait_for_disconnect, "/api/chat", 10.0)
     finally:
+        task.cancel()  # a no-op unless an assertion above stopped the test early
         await backend.aclose()
     [result] = bench.results
     assert result.status == "cancelled"

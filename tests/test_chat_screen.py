@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Iterator
+import threading
+from collections.abc import Iterator
 
 import pytest
 from textual.widgets import Input, Markdown, Static
 from textual.worker import WorkerCancelled
 
 from tests.ollama_replay import ReplayServer, markdown_reply, start_replay_server, tokenize
+from tests.waiting import until
 from tui.app import SlmdeckApp, make_app
 from tui.backends.ollama import OllamaBackend
 from tui.chatflow import open_chat_store
 from tui.config import Config, data_dir
 from tui.controller import Controller
-from tui.screens.chat import QUICK_INTERVAL, QUICK_ROWS, ChatScreen
+from tui.screens.chat import FLUSH_INTERVAL, QUICK_INTERVAL, QUICK_ROWS, ChatScreen
 from tui.widgets.chat_message import MessageView
 from tui.widgets.chat_stream import StreamingBody
 from tui.widgets.gauge_strip import GaugeStrip
@@ -62,16 +63,25 @@ async def send(pilot, screen: ChatScreen, text: str) -> None:  # type: ignore[no
     await pilot.pause()
 
 
+async def let_through(pilot, screen: ChatScreen, gate: threading.Semaphore, count: int) -> None:  # type: ignore[no-untyped-def]
+    """Let ``count`` more tokens out of a gated replay stream and wait until the screen has them."""
+    turn = screen._turn
+    target = (turn.chunks if turn is not None else 0) + count
+    gate.release(count)
+    await wait_for(
+        lambda: screen._turn is not None and screen._turn.chunks >= target,
+        pilot,
+        f"{target} tokens received",
+    )
+    await pilot.pause()
+
+
 def views(screen: ChatScreen) -> list[MessageView]:
     return list(screen.query(MessageView))
 
 
 async def wait_for(predicate, pilot, what: str) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(400):
-        if predicate():
-            return
-        await pilot.pause(0.025)
-    raise AssertionError(f"timed out waiting for {what}")
+    await until(pilot, predicate, what)
 
 
 async def test_stream_shows_markdown_and_stats_and_saves(replay: ReplayServer) -> None:
@@ -105,16 +115,16 @@ async def test_stream_shows_markdown_and_stats_and_saves(replay: ReplayServer) -
 
 async def test_escape_stops_keeps_partial_and_restores_prompt() -> None:
     long_reply = markdown_reply(3000)
-    with start_replay_server(reply=long_reply, token_rate=200) as server:
+    with start_replay_server(reply=long_reply) as server:
+        gate = server.state.token_gate = threading.Semaphore(0)
         app = chat_app(server)
         async with app.run_test(size=(100, 30)) as pilot:
             screen = await ready(pilot)
             screen.prompt.value = "Write a lot"
             await pilot.press("enter")
-            await wait_for(
-                lambda: screen._turn is not None and screen._turn.chunks >= 20, pilot, "tokens"
-            )
+            await let_through(pilot, screen, gate, 20)
             await pilot.press("escape")
+            gate.release(10_000)
             assert screen._turn_worker is not None
             with pytest.raises(WorkerCancelled):
                 await screen._turn_worker.wait()
@@ -255,28 +265,9 @@ async def test_thinking_is_collapsible() -> None:
     with start_replay_server(reply="Answer.") as server:
         server.state.thinking = "Hmm, let me \x1b[31mthink\x1b[0m."
 
-        # Ask for thinking through a backend that sends think=true: the replay only thinks then.
-        class ThinkingOllama(OllamaBackend):
-            def chat(self, model, messages, options=None):  # type: ignore[no-untyped-def]
-                async def gen() -> AsyncIterator:  # type: ignore[type-arg]
-                    stream = await self._ollama().chat(
-                        model=model,
-                        messages=[{"role": m.role, "content": m.content} for m in messages],
-                        think=True,
-                        stream=True,
-                    )
-                    from tui.backends.base import ChatChunk
-
-                    async for part in stream:
-                        yield ChatChunk(
-                            content=part.message.content or "",
-                            thinking=part.message.thinking or "",
-                            done=bool(part.done),
-                        )
-
-                return gen()
-
-        controller = Controller([ThinkingOllama(server.host_port)], retry_interval=0)
+        # The plain backend sends no think: the replay, like Ollama, thinks by default with a
+        # model that has the thinking capability.
+        controller = Controller([OllamaBackend(server.host_port)], retry_interval=0)
         app = make_app(
             Config(),
             controller=controller,
@@ -432,10 +423,15 @@ async def test_chat_with_it_from_another_screen_reaches_a_chat_shown_before(
 
 async def test_streaming_follows_the_end_until_scrolled_away_and_the_rate_clears() -> None:
     long_reply = markdown_reply(4000)
-    with start_replay_server(reply=long_reply, token_rate=200) as server:
+    # Tokens are let through by the test, and drawn on the test's clock: the stream cannot end,
+    # nor run ahead of the checks, however slow or fast the machine is.
+    with start_replay_server(reply=long_reply) as server:
+        gate = server.state.token_gate = threading.Semaphore(0)
         app = chat_app(server)
         async with app.run_test(size=(100, 30)) as pilot:
             screen = await ready(pilot)
+            now = [1000.0]
+            screen.clock = lambda: now[0]
             log = screen.log_view
             screen.prompt.value = "Write a lot"
             await pilot.press("enter")
@@ -452,7 +448,18 @@ async def test_streaming_follows_the_end_until_scrolled_away_and_the_rate_clears
                 last = b.region.y + b.text_lines - 1
                 return area.bottom - 3 <= last < area.bottom
 
-            await wait_for(end_in_view, pilot, "the end of a long reply followed on screen")
+            async def more(count: int) -> None:
+                await let_through(pilot, screen, gate, count)
+                now[0] += FLUSH_INTERVAL
+                await screen._tick()
+                await pilot.pause()
+
+            for _ in range(100):
+                if end_in_view():
+                    break
+                await more(40)
+            else:
+                raise AssertionError("the end of a long reply was not followed on screen")
             # While it streams: no blinking prompt cursor, no scrollbar, the rate in the strip.
             assert not screen.prompt.cursor_blink
             assert log.has_class("-streaming")
@@ -470,11 +477,13 @@ async def test_streaming_follows_the_end_until_scrolled_away_and_the_rate_clears
             b = body()
             assert b is not None
             lines = b.text_lines
-            await wait_for(lambda: b.text_lines > lines + 10, pilot, "more text")
+            await more(200)
+            assert b.text_lines > lines + 10
             await pilot.pause()
             assert log.scroll_y == 0
 
             await pilot.press("escape")
+            gate.release(10_000)  # let the server's stream end with the test
             assert screen._turn_worker is not None
             with pytest.raises(WorkerCancelled):
                 await screen._turn_worker.wait()
@@ -529,29 +538,55 @@ async def test_unwritable_history_keeps_the_prompt_and_says_why(replay: ReplaySe
 
 
 async def test_text_is_drawn_often_while_it_has_room_and_once_a_second_when_it_scrolls() -> None:
+    # The server sends a token per permit and the screen's drawing runs on the test's clock, so
+    # what is drawn when depends on neither the machine's speed nor the wall clock.
     long_reply = markdown_reply(3000)
-    with start_replay_server(reply=long_reply, token_rate=100) as server:
+    with start_replay_server(reply=long_reply) as server:
+        gate = server.state.token_gate = threading.Semaphore(0)
         app = chat_app(server)
         async with app.run_test(size=(100, 30)) as pilot:
             screen = await ready(pilot)
+            now = [1000.0]
+            screen.clock = lambda: now[0]
             screen.prompt.value = "Write a lot"
             await pilot.press("enter")
-            await wait_for(lambda: bool(screen._pending), pilot, "tokens waiting")
-            body = views(screen)[-1].stream_body
-            assert body is not None and body.text_lines > 0  # the first token, drawn at once
+
+            await let_through(pilot, screen, gate, 1)
+            view = views(screen)[-1]
+            body = view.stream_body
+            assert body is not None
+            await wait_for(lambda: body.text_lines > 0, pilot, "the first token drawn at once")
+            await let_through(pilot, screen, gate, 20)
+            assert screen._pending  # the clock has not moved: nothing more drawn yet
             # The reply's end has the screen's blank rows below it: text waiting a quarter
             # second is drawn without waiting for the one-second draw.
             assert screen._rows_below_reply() >= QUICK_ROWS
-            screen._pending_since = time.monotonic() - QUICK_INTERVAL
+            now[0] += QUICK_INTERVAL
             await screen._tick()
             assert not screen._pending
+            # Fill the screen, a second of the test's clock per draw.
+            for _ in range(100):
+                if body.text_lines > 60:
+                    break
+                await let_through(pilot, screen, gate, 40)
+                now[0] += FLUSH_INTERVAL
+                await screen._tick()
+                await pilot.pause()
+            else:
+                raise AssertionError("the reply never filled the screen")
+            await pilot.pause()
             # Once the text reaches the bottom, each draw scrolls the conversation (a redraw of
             # all of it), so they are spaced by FLUSH_INTERVAL.
-            await wait_for(lambda: body.text_lines > 60, pilot, "a screenful of text")
-            await wait_for(lambda: bool(screen._pending), pilot, "more tokens waiting")
-            assert screen._rows_below_reply() == 0
-            screen._pending_since = time.monotonic() - QUICK_INTERVAL
+            await let_through(pilot, screen, gate, 20)
+            assert screen._pending and screen._rows_below_reply() == 0
+            now[0] += QUICK_INTERVAL
             await screen._tick()
             assert screen._pending
+            now[0] += FLUSH_INTERVAL - QUICK_INTERVAL
+            await screen._tick()
+            assert not screen._pending
             await pilot.press("escape")
-            await pilot.pause()
+            gate.release(10_000)  # let the server's stream end with the test
+            assert screen._turn_worker is not None
+            with pytest.raises(WorkerCancelled):
+                await screen._turn_worker.wait()

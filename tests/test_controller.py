@@ -8,6 +8,7 @@ import pytest
 
 from tests.conftest import closed_port
 from tests.ollama_replay import start_replay_server
+from tests.waiting import until_loop
 from tui.backends.ollama import OllamaBackend
 from tui.controller import (
     BackendChanged,
@@ -46,16 +47,10 @@ async def test_retries_a_down_backend_until_it_comes_up() -> None:
     backend = OllamaBackend(f"127.0.0.1:{port}")
     controller = Controller([backend], probe_timeout=2.0, retry_interval=0.2)
     controller.start()
-    for _ in range(100):
-        if controller.states["ollama"].status is BackendStatus.DOWN:
-            break
-        await asyncio.sleep(0.02)
+    await until_loop(lambda: controller.states["ollama"].status is BackendStatus.DOWN)
     assert controller.states["ollama"].status is BackendStatus.DOWN
     with start_replay_server(port=port):
-        for _ in range(200):
-            if controller.states["ollama"].status is BackendStatus.UP:
-                break
-            await asyncio.sleep(0.05)
+        await until_loop(lambda: controller.states["ollama"].status is BackendStatus.UP)
         assert controller.states["ollama"].status is BackendStatus.UP
         await controller.aclose()
 
@@ -72,10 +67,7 @@ async def test_pull_operation_reports_progress_and_can_be_cancelled() -> None:
         op = controller.run_operation(
             "pull", "pull smollm2", "ollama", lambda: backend.pull("smollm2:135m")
         )
-        for _ in range(200):
-            if op.progress is not None and op.progress.completed:
-                break
-            await asyncio.sleep(0.02)
+        await until_loop(lambda: op.progress is not None and op.progress.completed)
         assert op.state is OperationState.RUNNING
         assert op.progress is not None and op.progress.total
         assert controller.cancel_operation(op.id)

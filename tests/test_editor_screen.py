@@ -5,9 +5,9 @@ app is gone, create against the Ollama replay server, new from a chat format, op
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +17,8 @@ from textual.widgets import Input, OptionList
 import tui.screens.editor as editor_module
 from tests.conftest import FIXTURES, TINY_ONNX
 from tests.ollama_replay import ReplayServer, start_replay_server
+from tests.readonly import ReadOnlyDir, read_only_folder
+from tests.waiting import until
 from tui.app import SlmdeckApp, make_app
 from tui.config import Config, data_dir
 from tui.controller import OperationState
@@ -60,11 +62,7 @@ def editor_app(
 
 
 async def wait_for(pilot, predicate: Callable[[], object], what: str) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(400):
-        if predicate():
-            return
-        await pilot.pause(0.025)
-    raise AssertionError(f"timed out waiting for {what}")
+    await until(pilot, predicate, what)
 
 
 async def ready(pilot) -> EditorScreen:  # type: ignore[no-untyped-def]
@@ -158,29 +156,22 @@ async def test_save_writes_file_with_backup(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def readonly_dir(tmp_path: Path) -> Iterator[Path]:
-    """A folder nobody can write to: chmod for a normal user, chattr +i for root."""
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    (folder / "Modelfile").write_text("FROM llama3.2\n")
-    if os.geteuid() != 0:
-        folder.chmod(0o555)
+def readonly_dir(tmp_path: Path) -> Iterator[ReadOnlyDir]:
+    """A folder holding a Modelfile that refuses writes: chmod for a normal user, a read-only
+    bind mount for root (tests/readonly.py)."""
+    with read_only_folder(tmp_path / "ro", {"Modelfile": "FROM llama3.2\n"}) as folder:
         yield folder
-        folder.chmod(0o755)
-        return
-    chattr = shutil.which("chattr")
-    if chattr is None:
-        pytest.skip("running as root (chmod has no effect) and chattr is missing")
-    if subprocess.run([chattr, "+i", str(folder)], capture_output=True).returncode != 0:
-        pytest.skip("running as root and this file system refuses chattr +i")
-    try:
-        yield folder
-    finally:
-        subprocess.run([chattr, "-i", str(folder)], check=False)
 
 
-async def test_read_only_folder_says_why_and_keeps_text(readonly_dir: Path) -> None:
-    target = readonly_dir / "Modelfile"
+NOT_WRITABLE = {
+    errno.EACCES: "permission denied: {} is not writable",
+    errno.EROFS: "{} is on a read-only file system",
+}
+
+
+async def test_read_only_folder_says_why_and_keeps_text(readonly_dir: ReadOnlyDir) -> None:
+    folder = readonly_dir.path
+    target = folder / "Modelfile"
     app = editor_app(file=str(target))
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await ready(pilot)
@@ -191,12 +182,13 @@ async def test_read_only_folder_says_why_and_keeps_text(readonly_dir: Path) -> N
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: messages(app, "error"), "the error")
         await app.workers.wait_for_complete()
+        reason = NOT_WRITABLE[readonly_dir.errno].format(folder)
         assert messages(app, "error") == [
-            f"Could not save {target}: permission denied: {readonly_dir} is not writable. "
-            "Your text is still here, and kept as a draft."
-        ]
+            f"Could not save {target}: {reason}. Your text is still here, and kept as a draft."
+        ], readonly_dir.how
         assert screen.editor.text == edited and screen.dirty
         assert target.read_text() == "FROM llama3.2\n"
+        assert sorted(os.listdir(folder)) == ["Modelfile"]  # no temp file, no .bak left behind
         assert pending_drafts() == [(str(target), edited)]
 
 
@@ -211,7 +203,6 @@ class FullDisk(FileSystem):
             os.close(full)
 
 
-@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 async def test_full_disk_says_why_and_keeps_text(tmp_path: Path) -> None:
     target = tmp_path / "Modelfile"
     target.write_text("FROM llama3.2\n")

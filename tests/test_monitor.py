@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import psutil
 import pytest
@@ -63,13 +65,27 @@ def test_counter_rate_exact_values() -> None:
 
 
 def test_rate_from_two_real_counter_readings() -> None:
-    first = psutil.net_io_counters(pernic=True)
-    second = psutil.net_io_counters(pernic=True)
-    for nic, before in first.items():
-        after = second[nic]
-        rate = counter_rate(before.bytes_recv, after.bytes_recv, 0.25)
-        assert rate == (after.bytes_recv - before.bytes_recv) / 0.25
-        assert rate >= 0
+    """Bytes sent over loopback between two real readings are in the loopback counter's rate."""
+    chunk, rounds = 16 * 1024, 16
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        first = psutil.net_io_counters(pernic=True)
+        with socket.create_connection(server.getsockname()[:2]) as client:
+            peer, _ = server.accept()
+            with peer:
+                for _ in range(rounds):  # in steps, so neither side waits on a full buffer
+                    client.sendall(b"x" * chunk)
+                    got = 0
+                    while got < chunk:
+                        data = peer.recv(chunk - got)
+                        assert data, "the loopback connection closed early"
+                        got += len(data)
+        second = psutil.net_io_counters(pernic=True)
+    [lo] = [nic for nic in first if is_loopback(nic)]
+    before, after = first[lo].bytes_recv, second[lo].bytes_recv
+    rate = counter_rate(before, after, 0.25)
+    assert rate == (after - before) / 0.25
+    # The payload crossed lo (plus headers and whatever else ran on it): at least that much.
+    assert rate * 0.25 >= chunk * rounds
 
 
 def test_network_deltas_per_interface() -> None:
@@ -98,6 +114,36 @@ def test_live_network_rate_is_derived_from_the_counters() -> None:
     # the interval cannot exceed what flowed between our readings.
     assert 0 <= s.net_rx_rate * s.interval <= after[0] - before[0] + 1e-6
     assert 0 <= s.net_tx_rate * s.interval <= after[1] - before[1] + 1e-6
+
+
+def test_live_network_rates_on_scripted_counters_and_a_controlled_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    readings = iter(
+        [
+            {"eth0": (1_000, 500)},
+            {"eth0": (4_000, 700), "wlan0": (50, 50)},  # eth0 +3000/+200; wlan0 has no baseline
+            {"eth0": (4_000, 700), "wlan0": (250, 1_050)},  # wlan0 +200/+1000
+            {"eth0": (9_000, 9_000), "wlan0": (250, 1_050)},  # no time passed
+        ]
+    )
+    clock = iter([100.0, 102.0, 102.5, 102.5])
+
+    class ScriptedNet(LiveSource):
+        def _read_net(self) -> dict[str, tuple[int, int]]:  # type: ignore[override]
+            return next(readings)
+
+    monkeypatch.setattr(
+        "tui.monitor.live.time", SimpleNamespace(monotonic=lambda: next(clock), time=time.time)
+    )
+    source = ScriptedNet()
+    try:
+        s1, s2, s3 = (source.read(tick, False) for tick in (1, 2, 3))
+    finally:
+        source.close()
+    assert (s1.interval, s1.net_rx_rate, s1.net_tx_rate) == (2.0, 1_500.0, 100.0)
+    assert (s2.interval, s2.net_rx_rate, s2.net_tx_rate) == (0.5, 400.0, 2_000.0)
+    assert (s3.interval, s3.net_rx_rate, s3.net_tx_rate) == (0.0, 0.0, 0.0)
 
 
 def test_cpu_busy_arithmetic_on_psutil_times() -> None:
@@ -130,9 +176,11 @@ def test_loopback_names() -> None:
 
 
 def test_live_sample_is_in_range(monitor: Monitor, tmp_path: Path) -> None:
+    wire_before = _wire_counters()
     first = monitor.sample()
     spin(0.2)
     s = monitor.sample()
+    wire_after = _wire_counters()
     assert (first.tick, s.tick) == (0, 1)
     assert s.interval > 0
     assert len(s.cpu_per_core) == psutil.cpu_count()
@@ -146,8 +194,10 @@ def test_live_sample_is_in_range(monitor: Monitor, tmp_path: Path) -> None:
     assert 0 < s.ram_available <= s.ram_total and 0 < s.ram_used <= s.ram_total
     assert 0.0 <= s.ram_percent <= 100.0
     assert 0 <= s.swap_used <= s.swap_total
-    assert s.net_rx_rate is not None and s.net_rx_rate >= 0
-    assert s.net_tx_rate is not None and s.net_tx_rate >= 0
+    # The sample's two network readings lie between ours: no more bytes than flowed meanwhile.
+    assert s.net_rx_rate is not None and s.net_tx_rate is not None
+    assert 0 <= s.net_rx_rate * s.interval <= wire_after[0] - wire_before[0] + 1e-6
+    assert 0 <= s.net_tx_rate * s.interval <= wire_after[1] - wire_before[1] + 1e-6
     if hasattr(os, "getloadavg"):
         assert s.load_avg is not None and len(s.load_avg) == 3
         assert all(v >= 0 for v in s.load_avg)
@@ -270,8 +320,9 @@ def test_discovers_a_real_backend_process_on_slow_ticks(tmp_path: Path) -> None:
     m = Monitor(source, slow_every=2)
     m.sample()  # tick 0: slow scan, before the children exist
     sleeper = "import time; time.sleep(60)"
-    # A process whose argv[0] is llama-server (the interpreter runs under that name).
-    llama = _spawn(["llama-server", "-c", sleeper], executable=sys.executable)
+    # A process whose argv[0] is llama-server (the interpreter runs under that name); it keeps a
+    # core busy, so its CPU figure over an interval cannot be zero.
+    llama = _spawn(["llama-server", "-c", "while True: pass"], executable=sys.executable)
     # `python -m llama_cpp.server`, the module being a stand-in package in tmp_path.
     lcp = _spawn([sys.executable, "-m", "llama_cpp.server"], cwd=tmp_path)
     # An unrelated Python process must not be picked up.
@@ -285,9 +336,11 @@ def test_discovers_a_real_backend_process_on_slow_ticks(tmp_path: Path) -> None:
         assert found[lcp.pid].role == "llama-cpp-python"
         assert other.pid not in found
         assert found[llama.pid].cpu_percent is None  # first sight: no interval yet
+        time.sleep(0.3)  # a measurable interval of the busy loop (at 100 Hz ticks, ~30 of them)
         s3 = m.sample()  # tick 3: same Process objects, now with an interval
         again = {p.pid: p for p in s3.processes}
-        assert again[llama.pid].cpu_percent is not None and again[llama.pid].cpu_percent >= 0
+        busy = again[llama.pid].cpu_percent
+        assert busy is not None and 0.0 < busy <= 100.0 * (psutil.cpu_count() or 1)
         assert again[llama.pid].rss is not None and again[llama.pid].rss > 0
         assert psutil.Process(llama.pid).memory_info().rss > 0
     finally:
@@ -475,13 +528,17 @@ def _parse(*argv: str) -> argparse.Namespace:
 def test_top_once_json(capsys: pytest.CaptureFixture[str]) -> None:
     args = _parse("--once", "--json")
     assert args.func is top.run
+    wire_before = _wire_counters()
     assert args.func(args) == 0
+    wire_after = _wire_counters()
     data = json.loads(capsys.readouterr().out)
     sample = Sample.from_dict(data)
     assert sample.tick == 1 and sample.interval > 0
     assert len(sample.cpu_per_core) == psutil.cpu_count()
     assert 0 <= sample.cpu_percent <= 100
-    assert sample.net_rx_rate is not None and sample.net_rx_rate >= 0
+    assert sample.net_rx_rate is not None and sample.net_tx_rate is not None
+    assert 0 <= sample.net_rx_rate * sample.interval <= wire_after[0] - wire_before[0] + 1e-6
+    assert 0 <= sample.net_tx_rate * sample.interval <= wire_after[1] - wire_before[1] + 1e-6
     me = next(p for p in sample.processes if p.pid == os.getpid())
     assert me.cpu_percent is not None  # two readings apart: a real figure
     assert sample.gpus or sample.gpu_status

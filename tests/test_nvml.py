@@ -12,13 +12,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pynvml  # nvidia-ml-py, a hard dependency
 import pytest
 
 from tui.monitor import Monitor
 from tui.monitor.gpu import NOT_STARTED, NvmlReader, _Device, _reason
 from tui.monitor.live import LiveSource
-
-pynvml = pytest.importorskip("pynvml")
 
 HAS_GPU = Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
 needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="no NVIDIA driver on this machine")

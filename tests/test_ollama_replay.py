@@ -15,10 +15,14 @@ import httpx
 import ollama
 import pytest
 
+from tests import ollama_replay
 from tests.ollama_replay import (
+    VERSION,
+    ReplayModel,
     ReplayServer,
     go_json,
     markdown_reply,
+    modelfile_quote,
     normalize_name,
     read_gguf_head,
     start_replay_server,
@@ -103,7 +107,7 @@ def test_root_get_and_head(server: ReplayServer) -> None:
 
 def test_version_and_unknown_routes(server: ReplayServer) -> None:
     r = httpx.get(server.url + "/api/version")
-    assert r.content == b'{"version":"0.12.6"}'
+    assert r.content == b'{"version":"0.33.0-rc2"}'
     assert r.headers["content-type"] == "application/json; charset=utf-8"
     assert httpx.get(server.url + "/api/nothing").text == "404 page not found"
     r = httpx.get(server.url + "/api/chat")
@@ -456,3 +460,184 @@ def test_cli_serves_from_repo_root(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# --------------------------------------------------------------------------------------- as Ollama's source
+
+
+def test_version_is_the_modelled_release(server: ReplayServer) -> None:
+    # version.Version comes from the release tag (release.yaml: ${GITHUB_REF_NAME#v}).
+    assert ollama_replay.__doc__ is not None and f"v{VERSION})" in ollama_replay.__doc__
+    assert httpx.get(server.url + "/api/version").json() == {"version": VERSION}
+
+
+def test_thinking_is_on_by_default_for_thinking_models(
+    client: ollama.Client, server: ReplayServer
+) -> None:
+    msgs = [{"role": "user", "content": "why"}]
+    server.set_reply("Because.")
+    # ChatHandler: a model with the thinking capability gets think=true when it is left out.
+    res = client.chat("qwen3:0.6b", messages=msgs)
+    assert (res.message.content, res.message.thinking) == ("Because.", server.state.thinking)
+    parts = list(client.chat("qwen3:0.6b", messages=msgs, stream=True))
+    assert "".join(p.message.thinking or "" for p in parts) == server.state.thinking
+    assert parts[-1].eval_count == len(tokenize(server.state.thinking)) + 1
+    res = client.chat("qwen3:0.6b", messages=msgs, think=False)
+    assert res.message.content == "Because." and not res.message.thinking
+    assert client.chat("qwen3:0.6b", messages=msgs, think="high").message.thinking
+    # Other models neither think nor fail when think is left out or false.
+    for think in (None, False):
+        res = client.chat("llama3.2", messages=msgs, think=think)
+        assert res.message.content == "Because." and not res.message.thinking
+    # GenerateHandler decides the same way.
+    gen = client.generate("qwen3:0.6b", "why")
+    assert (gen.response, gen.thinking) == ("Because.", server.state.thinking)
+    assert not client.generate("qwen3:0.6b", "why", think=False).thinking
+    # The thinking check comes before the completion one (scheduleRunner).
+    with pytest.raises(ollama.ResponseError) as err:
+        client.chat("nomic-embed-text", messages=msgs, think=True)
+    assert err.value.error == '"nomic-embed-text" does not support thinking'
+    with pytest.raises(ollama.ResponseError) as err:
+        client.generate("llama3.2", "why", think="low")
+    assert (err.value.status_code, err.value.error) == (400, '"llama3.2" does not support thinking')
+
+
+def test_bad_think_values_are_binding_errors(server: ReplayServer) -> None:
+    levels = '"high", "medium", "low", "max", true, or false'
+    for path, extra in (("/api/chat", {"messages": []}), ("/api/generate", {"prompt": "x"})):
+        r = httpx.post(server.url + path, json={"model": "nope", "think": "huge", **extra})
+        assert (r.status_code, r.json()) == (
+            400,
+            {"error": f'invalid think value: "huge" (must be {levels})'},
+        )
+        r = httpx.post(server.url + path, json={"model": "qwen3:0.6b", "think": 1, **extra})
+        assert r.json() == {"error": f"think must be a boolean or string ({levels})"}
+    body = {"model": "qwen3:0.6b", "messages": [{"role": "user", "content": "x"}], "think": None}
+    r = httpx.post(server.url + "/api/chat", json={**body, "stream": False})
+    assert r.json()["message"]["thinking"] == server.state.thinking  # null is left out
+
+
+def test_tags_carry_capabilities_and_lengths(client: ollama.Client, server: ReplayServer) -> None:
+    r = httpx.get(server.url + "/api/tags")
+    entries = {m["name"]: m for m in r.json()["models"]}
+    llama = entries["llama3.2:latest"]
+    keys = ["name", "model", "modified_at", "size", "digest", "details", "capabilities"]
+    assert list(llama) == keys
+    assert llama["capabilities"] == ["completion", "tools"]
+    assert list(llama["details"])[-2:] == ["context_length", "embedding_length"]
+    assert (llama["details"]["context_length"], llama["details"]["embedding_length"]) == (
+        131072,
+        3072,
+    )
+    assert entries["qwen3:0.6b"]["capabilities"] == ["completion", "tools", "thinking"]
+    assert entries["nomic-embed-text:latest"]["capabilities"] == ["embedding"]
+    assert entries["nomic-embed-text:latest"]["details"]["embedding_length"] == 768
+    # Both are omitempty: a model whose GGUF has neither key, and no capabilities, has none.
+    server.state.add_model(
+        ReplayModel(
+            name="bare:latest",
+            digest="0" * 64,
+            size=1,
+            family="llama",
+            parameter_size="1M",
+            quantization_level="F16",
+            capabilities=[],
+            modified_at="2025-06-02T20:00:00+09:00",  # 11:00Z, older than qwen3's 18:40Z
+        )
+    )
+    entries = {m["name"]: m for m in httpx.get(server.url + "/api/tags").json()["models"]}
+    assert "capabilities" not in entries["bare:latest"]
+    assert "context_length" not in entries["bare:latest"]["details"]
+    # Newest first by the instant, not by the text of the time stamp.
+    names = [m.model for m in client.list().models]
+    assert names[:2] == ["qwen3:0.6b", "bare:latest"]
+
+
+def test_show_has_tensors_and_requires(client: ollama.Client, server: ReplayServer) -> None:
+    r = httpx.post(server.url + "/api/show", json={"model": "llama3.2"})
+    data = r.json()
+    assert list(data)[-4:] == ["model_info", "tensors", "capabilities", "modified_at"]
+    tensors = data["tensors"]
+    assert len(tensors) == 1 + 28 * 9 + 1
+    assert tensors[0] == {"name": "token_embd.weight", "type": "Q6_K", "shape": [3072, 128256]}
+    assert {"name": "blk.0.attn_k.weight", "type": "Q4_K", "shape": [3072, 1024]} in tensors
+    assert tensors[-1] == {"name": "output_norm.weight", "type": "F32", "shape": [3072]}
+    # GGUF tensors come verbose or not; verbose only keeps long arrays in model_info.
+    m = server.state.get("llama3.2")
+    assert m is not None
+    m.model_info["tokenizer.ggml.tokens"] = [f"t{i}" for i in range(8)]
+    short = httpx.post(server.url + "/api/show", json={"model": "llama3.2"}).json()
+    full = httpx.post(server.url + "/api/show", json={"model": "llama3.2", "verbose": True}).json()
+    assert short["tensors"] == full["tensors"] == tensors
+    assert short["model_info"]["tokenizer.ggml.tokens"] == []
+    assert len(full["model_info"]["tokenizer.ggml.tokens"]) == 8
+    assert short["model_info"]["general.languages"] == ["en", "de", "fr", "it", "pt"]
+    assert "requires" not in short
+    # requires comes from the create request (or the base model) and is shown last.
+    body = {"model": "needs", "from": "llama3.2", "requires": "0.14.0", "stream": False}
+    assert httpx.post(server.url + "/api/create", json=body).json() == {"status": "success"}
+    data = httpx.post(server.url + "/api/show", json={"model": "needs"}).json()
+    assert list(data)[-1] == "requires" and data["requires"] == "0.14.0"
+    client.create("child", from_="needs", system="Be brief.")
+    raw = httpx.post(server.url + "/api/show", json={"model": "child"}).json()
+    assert raw["requires"] == "0.14.0"
+
+
+def test_modelfile_quotes_like_ollama(client: ollama.Client) -> None:
+    assert modelfile_quote("plain words") == "plain words"
+    assert modelfile_quote("two\nlines") == '"two\nlines"'
+    assert modelfile_quote(" padded") == '" padded"'
+    assert modelfile_quote('say "hi"\nnow') == '"""say "hi"\nnow"""'
+    assert modelfile_quote('say "hi"') == 'say "hi"'
+    text = client.show("qwen2.5:0.5b").modelfile or ""
+    header, _, body = text.partition("\nFROM /root/.ollama/models/blobs/sha256-")
+    assert header.endswith("# FROM qwen2.5:0.5b\n")
+    assert body.split("\n", 1)[1] == (
+        'TEMPLATE "{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n'
+        '{{ end }}<|im_start|>assistant\n"\n'
+        "SYSTEM You are Qwen, created by Alibaba Cloud. You are a helpful assistant.\n"
+        "PARAMETER stop <|im_start|>\n"
+        "PARAMETER stop <|im_end|>\n"
+        'LICENSE "Apache License\nVersion 2.0, January 2004"\n'
+    )
+    client.create(
+        "quoted",
+        from_="llama3.2",
+        template='Say "hi"\n{{ .Prompt }}',
+        system=" padded ",
+        parameters={"num_ctx": 1000000, "temperature": 0.7},
+        messages=[
+            {"role": "user", "content": "two\nlines"},
+            {"role": "assistant", "content": "ok"},
+        ],
+    )
+    show = client.show("quoted")
+    lines = (show.modelfile or "").split("\n")
+    assert 'TEMPLATE """Say "hi"' in lines and '{{ .Prompt }}"""' in lines
+    assert 'SYSTEM " padded "' in lines
+    # PARAMETER values are Go's %v of the JSON-decoded float64s.
+    assert "PARAMETER num_ctx 1e+06" in lines and "PARAMETER temperature 0.7" in lines
+    assert 'MESSAGE user "two' in lines and "MESSAGE assistant ok" in lines
+    assert "num_ctx                        1e+06" in (show.parameters or "")
+
+
+def test_model_system_goes_first_in_the_prompt(client: ollama.Client, server: ReplayServer) -> None:
+    m = server.state.get("qwen2.5:0.5b")
+    assert m is not None and m.system
+    system = {"role": "system", "content": m.system}
+    hi = {"role": "user", "content": "hi"}
+    res = client.chat("qwen2.5:0.5b", messages=[hi])
+    assert server.state.prompts[-1] == [system, hi]
+    assert res.prompt_eval_count == len(tokenize(m.system)) + 1 + 10
+    # A request that opens with its own system message keeps it alone.
+    own = {"role": "system", "content": "Be terse."}
+    res = client.chat("qwen2.5:0.5b", messages=[own, hi])
+    assert server.state.prompts[-1] == [own, hi]
+    assert res.prompt_eval_count == 2 + 1 + 10
+    # Only the first message is looked at; the model's MESSAGEs come between.
+    m.messages = [{"role": "user", "content": "ping"}, {"role": "assistant", "content": "pong"}]
+    client.chat("qwen2.5:0.5b", messages=[hi, own])
+    assert server.state.prompts[-1] == [system, *m.messages, hi, own]
+    # A model without a SYSTEM adds nothing.
+    client.chat("llama3.2", messages=[hi])
+    assert server.state.prompts[-1] == [hi]

@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import FIXTURES
 from tests.ollama_replay import ReplayServer, start_replay_server
+from tests.waiting import until
 from tui.app import make_app
 from tui.backends.base import ChatStats
 from tui.config import Config, data_dir
@@ -125,10 +126,7 @@ async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
     app = pilot.app
     await app.controller.refresh_all()
     await app.screen.ready.wait()
-    for _ in range(200):
-        if app.last_sample is not None:
-            break
-        await pilot.pause(0.02)
+    await until(pilot, lambda: app.last_sample is not None)
     assert app.last_sample is not None
     await app.workers.wait_for_complete()
     await pilot.press("space")  # select the first model

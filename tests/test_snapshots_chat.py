@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXTURES
+from tests.waiting import until
 from tui.app import make_app
 from tui.chatflow import open_chat_store
 from tui.config import Config, data_dir
@@ -55,10 +56,7 @@ def seeded_app():  # type: ignore[no-untyped-def]
 async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
     app = pilot.app
     await app.screen.ready.wait()
-    for _ in range(200):
-        if app.last_sample is not None:
-            break
-        await pilot.pause(0.02)
+    await until(pilot, lambda: app.last_sample is not None)
     assert app.last_sample is not None
     await app.workers.wait_for_complete()
     await pilot.pause()

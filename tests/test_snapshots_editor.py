@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXTURES
+from tests.waiting import until
 from tui.app import make_app
 from tui.config import Config
 from tui.monitor import Monitor, load_samples
@@ -49,10 +50,7 @@ async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
     assert isinstance(screen, EditorScreen)
     await screen.store_ready.wait()
     await app.controller.refresh_all()
-    for _ in range(200):
-        if app.last_sample is not None:
-            break
-        await pilot.pause(0.02)
+    await until(pilot, lambda: app.last_sample is not None)
     assert app.last_sample is not None
     # A fixed document id: the title of a new document does not show it, the draft key would.
     doc = EditorDoc(kind=MODELFILE, new_id="snapshot")

@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import FIXTURES
 from tests.ollama_replay import ReplayServer, start_replay_server
+from tests.waiting import until
 from tui.app import make_app
 from tui.config import Config, data_dir
 from tui.monitor import Monitor, load_samples
@@ -56,14 +57,15 @@ async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
     load = getattr(app.screen, "_load", None)
     if load is not None:  # the Variants screen: read once more, now every backend has answered
         await load().wait()
-    for _ in range(200):
-        await app.workers.wait_for_complete()
-        await pilot.pause(0.05)
+
+    def settled() -> bool:
         screen = app.screen
         rows = getattr(screen, "rows", None)
         body = screen.query("#details-body")
-        if rows or (body and "Reading" not in str(body.first().render())):
-            break
+        return bool(rows or (body and "Reading" not in str(body.first().render())))
+
+    await app.workers.wait_for_complete()
+    await until(pilot, settled, "the rows or the details read")
     await app.workers.wait_for_complete()
     await pilot.pause()
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXTURES
+from tests.waiting import until
 from tui.app import make_app
 from tui.config import Config
 from tui.monitor import Monitor, load_samples
@@ -32,10 +33,7 @@ def monitor_app(start_screen: str):  # type: ignore[no-untyped-def]
 async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
     app = pilot.app
     await app.controller.refresh_all()
-    for _ in range(200):
-        if app.last_sample is not None:
-            break
-        await pilot.pause(0.02)
+    await until(pilot, lambda: app.last_sample is not None)
     assert app.last_sample is not None
     await app.controller.refresh_loaded_models()
     await app.workers.wait_for_complete()

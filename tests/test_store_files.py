@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.readonly import ReadOnlyDir, read_only_folder
 from tui.store.files import (
     FileReadError,
     FileSaveError,
@@ -75,7 +74,6 @@ class FullDisk(FileSystem):
             os.close(full)
 
 
-@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 def test_full_disk_leaves_file_and_folder_unchanged(tmp_path: Path) -> None:
     target = tmp_path / "Modelfile"
     target.write_text("FROM old\n")
@@ -124,38 +122,37 @@ def test_backup_is_copied_where_links_are_impossible(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def readonly_dir(tmp_path: Path) -> Iterator[Path]:
-    """A folder nobody can write to: chmod for a normal user, chattr +i for root."""
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    (folder / "Modelfile").write_text("FROM old\n")
-    if os.geteuid() != 0:
-        folder.chmod(0o555)
+def readonly_dir(tmp_path: Path) -> Iterator[ReadOnlyDir]:
+    """A folder holding a Modelfile that refuses writes: chmod for a normal user, a read-only
+    bind mount for root (tests/readonly.py)."""
+    with read_only_folder(tmp_path / "ro", {"Modelfile": "FROM old\n"}) as folder:
         yield folder
-        folder.chmod(0o755)
-        return
-    chattr = shutil.which("chattr")
-    if chattr is None:
-        pytest.skip("running as root (chmod has no effect) and chattr is missing")
-    done = subprocess.run([chattr, "+i", str(folder)], capture_output=True, check=False)
-    if done.returncode != 0:
-        pytest.skip("running as root and this file system refuses chattr +i")
-    try:
-        yield folder
-    finally:
-        subprocess.run([chattr, "-i", str(folder)], check=False)
 
 
-def test_read_only_folder_is_a_sentence_and_changes_nothing(readonly_dir: Path) -> None:
-    target = readonly_dir / "Modelfile"
+NOT_WRITABLE = {
+    errno.EACCES: "permission denied: {} is not writable",
+    errno.EROFS: "{} is on a read-only file system",
+}
+
+
+def test_read_only_folder_is_a_sentence_and_changes_nothing(readonly_dir: ReadOnlyDir) -> None:
+    folder = readonly_dir.path
+    target = folder / "Modelfile"
     with pytest.raises(FileSaveError) as info:
         save_atomic(target, "FROM new\n")
-    assert info.value.errno in (errno.EACCES, errno.EPERM)
-    assert str(info.value) == (
-        f"Could not save {target}: permission denied: {readonly_dir} is not writable."
-    )
+    assert info.value.errno == readonly_dir.errno, readonly_dir.how
+    reason = NOT_WRITABLE[readonly_dir.errno].format(folder)
+    assert str(info.value) == f"Could not save {target}: {reason}."
     assert target.read_text() == "FROM old\n"
-    assert listing(readonly_dir) == ["Modelfile"]
+    assert listing(folder) == ["Modelfile"]
+    # Without a backup the save fails the same way, and a new file is refused as well.
+    with pytest.raises(FileSaveError) as info:
+        save_atomic(target, "FROM new\n", backup=False)
+    assert info.value.errno == readonly_dir.errno
+    with pytest.raises(FileSaveError) as info:
+        save_atomic(folder / "Other", "FROM new\n")
+    assert str(info.value) == f"Could not save {folder / 'Other'}: {reason}."
+    assert listing(folder) == ["Modelfile"]
 
 
 def test_missing_folder_and_folder_target(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 from tests.conftest import FIXTURES, TINY_GGUF
 from tests.ollama_replay import ReplayServer, start_replay_server
+from tests.waiting import until
 from tui.app import SlmdeckApp, make_app
 from tui.config import Config, data_dir
 from tui.core.quant import FitLevel, kv_cache_bytes
@@ -51,11 +52,7 @@ def variants_app(
 
 
 async def wait_for(pilot, predicate: Callable[[], object], what: str) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(400):
-        if predicate():
-            return
-        await pilot.pause(0.025)
-    raise AssertionError(f"timed out waiting for {what}")
+    await until(pilot, predicate, what)
 
 
 async def ready(pilot) -> VariantsScreen:  # type: ignore[no-untyped-def]
