@@ -269,6 +269,29 @@ async def test_turn_reports_the_end_before_storing_the_reply(store: ChatStore) -
     assert result.status == "complete" and reply_row(store, reply.id) == ("Hello there", "complete")
 
 
+async def test_the_end_is_reported_at_the_done_chunk_not_when_the_connection_closes(
+    store: ChatStore,
+) -> None:
+    # A server may keep the connection open a while after its last chunk: the last words must
+    # be drawn at the done chunk, not once the stream is closed (they arrived up to 1.4 s late).
+    session = store.create_session("t", "ollama", "m")
+    reply = store.add_message(session.id, "assistant", "", status="streaming")
+    ended = asyncio.Event()
+    calls: list[str] = []
+
+    async def stream() -> AsyncIterator[ChatChunk]:
+        yield ChatChunk(content="Last words", done=True)
+        await ended.wait()  # the connection stays open until the end was reported
+
+    def on_end() -> None:
+        calls.append("end")
+        ended.set()
+
+    turn = ChatTurn(store, reply.id)
+    result = await asyncio.wait_for(turn.run(stream, None, on_end), 60)
+    assert calls == ["end"] and result.status == "complete"
+
+
 def fill_up(store: ChatStore) -> None:
     """Make SQLite refuse to grow the file: its own SQLITE_FULL, as on a full disk."""
     pages = store.db.query("PRAGMA page_count")[0][0]

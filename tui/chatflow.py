@@ -224,6 +224,7 @@ class ChatTurn:
         task = asyncio.current_task()
         last_save = self.started
         saved_len = 0
+        ended = False
         try:
             async with _closing(open_stream()) as stream:
                 async for chunk in stream:
@@ -247,11 +248,15 @@ class ChatTurn:
                             await asyncio.sleep(0)
                     if chunk.done:
                         self.backend_stats = chunk.stats
+                        if on_end is not None and not ended:
+                            # The last words are drawn now, not once the connection closes.
+                            ended = True
+                            on_end()
                     now = self.clock()
                     if now - last_save >= self.save_interval and self.chunks != saved_len:
                         last_save, saved_len = now, self.chunks
                         await self._save_partial()
-            if on_end is not None:
+            if on_end is not None and not ended:
                 on_end()
         except asyncio.CancelledError:
             # One cancel was delivered; these awaits still run so the partial reply is kept.
