@@ -620,6 +620,17 @@ class Faults:
     error_status: int | None = None
     """Answer with this status and ``{"error": error_message}`` instead of the real answer."""
     error_message: str = "something went wrong"
+    error_body: bytes | None = None
+    """With ``error_status``: send these bytes (e.g. a proxy's HTML page) instead of the JSON error."""
+    error_content_type: str = "text/html; charset=utf-8"
+    """The Content-Type of ``error_body``."""
+    end_after_chunks: int | None = None
+    """End the stream cleanly after this many chunks: the terminating chunk is written and the
+    connection stays usable, with no error line, so the last line (``done``/``success``) never
+    comes (a proxy or a server that gives up quietly)."""
+    drip_interval: float = 0.0
+    """Seconds between the bytes of a plain (non-streaming) answer's body: the headers come at once,
+    then the body trickles (0: all at once)."""
     replace_body: bytes | None = None
     """Send these bytes instead of a non-streaming 2xx answer's JSON (e.g. valid JSON of the wrong
     shape, to exercise a client's validation)."""
@@ -638,6 +649,8 @@ class Faults:
             or self.delay_first_byte > 0
             or self.error_status is not None
             or self.replace_body is not None
+            or self.end_after_chunks is not None
+            or self.drip_interval > 0
         )
 
 
@@ -845,7 +858,7 @@ class _ClientGone(Exception):
 
 
 class _Died(Exception):
-    """A fault closed the connection on purpose."""
+    """A fault closed the connection, or ended the stream early, on purpose."""
 
 
 class _Response:
@@ -877,8 +890,19 @@ class _Response:
             h.send_header("Content-Length", str(len(payload)))
             h.end_headers()
             if h.command != "HEAD":
-                self._write(payload)
+                if self.faults and self.faults.drip_interval > 0:
+                    self._drip(payload, self.faults.drip_interval)
+                else:
+                    self._write(payload)
         self.started = True
+
+    def _drip(self, payload: bytes, interval: float) -> None:
+        """Write ``payload`` a byte at a time, ``interval`` seconds apart (until the server stops)."""
+        for i in range(len(payload)):
+            self._write(payload[i : i + 1])
+            if self.h.server.stopping.wait(interval):
+                self.h.die()
+                raise _Died
 
     def json(
         self, status: int, value: Any, content_type: str = "application/json; charset=utf-8"
@@ -924,6 +948,9 @@ class _Response:
         f = self.faults
         if f and f.die_after_chunks is not None and self.chunks >= f.die_after_chunks:
             self.h.die()
+            raise _Died
+        if f and f.end_after_chunks is not None and self.chunks >= f.end_after_chunks:
+            self._write(b"0\r\n\r\n")  # a clean end of the chunked body, before the last line
             raise _Died
         if f and f.garbage_after_chunks is not None and self.chunks == f.garbage_after_chunks:
             self._write_chunk(b"this is not json {\n")
@@ -1060,7 +1087,10 @@ class ReplayHandler(BaseHTTPRequestHandler):
             self.server.stopping.wait(faults.delay_first_byte)
         try:
             if faults and faults.error_status is not None:
-                resp.error(faults.error_status, faults.error_message)
+                if faults.error_body is not None:
+                    resp.body(faults.error_status, faults.error_body, faults.error_content_type)
+                else:
+                    resp.error(faults.error_status, faults.error_message)
                 return
             if blob:
                 self.h_blob(resp, path[len("/api/blobs/") :])
@@ -1984,6 +2014,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pull-rate", type=float, default=None, help="bytes per second for pulls")
     ap.add_argument("--die-after", type=int, help="close the socket after N stream chunks")
     ap.add_argument("--garbage-after", type=int, help="send a non-JSON line after N chunks")
+    ap.add_argument(
+        "--end-after", type=int, help="end streams cleanly after N chunks (no done/success)"
+    )
+    ap.add_argument("--drip", type=float, default=0.0, help="seconds between bytes of plain bodies")
     ap.add_argument("--delay", type=float, default=0.0, help="seconds before the first byte")
     ap.add_argument("--error-status", type=int, help="answer every request with this status")
     ap.add_argument("--error-message", default="something went wrong")
@@ -1999,6 +2033,8 @@ def main(argv: list[str] | None = None) -> int:
     faults = Faults(
         die_after_chunks=args.die_after,
         garbage_after_chunks=args.garbage_after,
+        end_after_chunks=args.end_after,
+        drip_interval=args.drip,
         delay_first_byte=args.delay,
         error_status=args.error_status,
         error_message=args.error_message,

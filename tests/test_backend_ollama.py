@@ -322,7 +322,9 @@ async def test_timeouts(server: ReplayServer) -> None:
     b = OllamaBackend(server.url, timeout=0.2, stream_timeout=0.3)
     with pytest.raises(BackendUnavailable) as err:
         await b.list_models()
-    assert str(err.value) == f"Ollama at {server.host_port} did not answer within 0.2 s"
+    assert str(err.value) == (
+        f"Ollama at {server.host_port} did not send its model list (/api/tags) within 0.2 s"
+    )
     with pytest.raises(BackendUnavailable) as err:
         await collect(b.chat("llama3.2", USER))
     assert str(err.value) == f"Ollama at {server.host_port} did not answer within 0.3 s"

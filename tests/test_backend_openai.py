@@ -532,7 +532,7 @@ async def test_garbage_event_is_unreadable_reply(backend: OpenAICompatBackend) -
     assert seen == ["Hi"]
     assert str(info.value) == (
         f"OpenAI-compatible server at {backend.address} sent a reply slmdeck cannot read: "
-        "'<html>502 Bad Gateway</html>'"
+        "an HTML page saying '502 Bad Gateway'"
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from tui.config import DEFAULT_OLLAMA_HOST, Config, OpenAIEndpoint, load_config, save_config
 
 
@@ -115,3 +117,99 @@ def test_save_keeps_environment_values_out_of_the_file(tmp_path: Path) -> None:
     again = load_config(path, env={})
     assert again.ollama_host == "http://10.0.0.5:11434"
     assert again.model_dirs == [Path("/models/a"), Path("/models/added")]
+
+
+# ------------------------------------------------------------------ values of the wrong type or range
+
+
+def _load(tmp_path: Path, text: str) -> Config:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return load_config(path, env={})
+
+
+def test_wrong_typed_values_are_reported_and_defaults_kept(tmp_path: Path) -> None:
+    cfg = _load(
+        tmp_path,
+        """
+[ollama]
+host = 5
+enabled = "yes"
+[ui]
+theme = 3
+keymap = { "app.quit" = 3, "app.help" = "f1" }
+[monitor]
+interval = "fast"
+[backends]
+probe_timeout = "x"
+retry_interval = 30
+[[openai]]
+url = "http://127.0.0.1:8000"
+enabled = "false"
+""",
+    )
+    defaults = Config()
+    assert cfg.ollama_host == DEFAULT_OLLAMA_HOST and cfg.ollama_enabled is True
+    assert cfg.theme == defaults.theme
+    assert cfg.keymap == {"app.help": "f1"}
+    assert cfg.monitor_interval == defaults.monitor_interval
+    assert cfg.probe_timeout == defaults.probe_timeout
+    assert cfg.retry_interval == 30.0  # a good value next to bad ones still counts
+    assert cfg.openai == [OpenAIEndpoint("server1", "http://127.0.0.1:8000", enabled=True)]
+    assert cfg.problems == [
+        '[ollama] host = 5 is not a URL (text); using "http://127.0.0.1:11434"',
+        '[ollama] enabled = "yes" is not true or false; using true',
+        '[[openai]] entry 1 enabled = "false" is not true or false; using true',
+        '[ui] theme = 3 is not a theme name (text); using "slmdeck-dark"',
+        '[ui.keymap] "app.quit" = 3 is not keys (text, like "ctrl+q"); ignored',
+        '[monitor] interval = "fast" is not a number of seconds from 0.1 to 3600; using 1',
+        '[backends] probe_timeout = "x" is not a number of seconds from 0.1 to 300; using 2',
+    ]
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf", "-inf", "true", "1e9"])
+@pytest.mark.parametrize(
+    ("table", "key", "accepted", "default"),
+    [
+        ("monitor", "interval", "0.1 to 3600", "1"),
+        ("backends", "probe_timeout", "0.1 to 300", "2"),
+        ("backends", "retry_interval", "1 to 86400", "15"),
+    ],
+)
+def test_out_of_range_seconds_are_rejected(
+    tmp_path: Path, table: str, key: str, accepted: str, default: str, value: str
+) -> None:
+    cfg = _load(tmp_path, f"[{table}]\n{key} = {value}\n")
+    field = {"interval": "monitor_interval"}.get(key, key)
+    assert getattr(cfg, field) == float(default)
+    shown = {"1e9": "1e+09"}.get(value, value)
+    assert cfg.problems == [
+        f"[{table}] {key} = {shown} is not a number of seconds from {accepted}; using {default}"
+    ]
+
+
+def test_seconds_in_range_are_taken(tmp_path: Path) -> None:
+    cfg = _load(
+        tmp_path,
+        "[monitor]\ninterval = 0.1\n[backends]\nprobe_timeout = 5\nretry_interval = 1\n",
+    )
+    assert (cfg.monitor_interval, cfg.probe_timeout, cfg.retry_interval) == (0.1, 5.0, 1.0)
+    assert cfg.problems == []
+
+
+def test_tables_of_the_wrong_shape_are_reported(tmp_path: Path) -> None:
+    cfg = _load(tmp_path, 'ui = 3\nmonitor = "x"\n[openai]\nurl = "http://127.0.0.1:8000"\n')
+    assert cfg.openai == [] and cfg.theme == Config().theme
+    assert cfg.problems == [
+        "'openai' must be an array of tables (write each server as [[openai]]); ignored",
+        "[ui] must be a table, not 3; ignored",
+        '[monitor] must be a table, not "x"; ignored',
+    ]
+
+
+def test_control_characters_in_a_bad_value_are_made_visible(tmp_path: Path) -> None:
+    cfg = _load(tmp_path, '[ui]\ntheme = ""\n[backends]\nprobe_timeout = "\\u001b[2J"\n')
+    assert cfg.problems == [
+        '[ui] theme = "" is not a theme name (text); using "slmdeck-dark"',
+        '[backends] probe_timeout = "\\u001b[2J" is not a number of seconds from 0.1 to 300; using 2',
+    ]

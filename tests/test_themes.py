@@ -36,3 +36,11 @@ def test_user_theme_and_bad_theme(tmp_path: Path) -> None:
 def test_bad_colour_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="nope"):
         theme_from_toml('name = "nope"\nprimary = "not-a-colour"\n', "nope")
+
+
+def test_a_fifo_among_user_themes_is_reported_not_waited_on(tmp_path: Path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "blocking.toml")
+    themes, problems = load_themes(tmp_path)  # returns: the FIFO is never opened
+    assert themes and any("blocking.toml" in p and "FIFO" in p for p in problems)

@@ -51,6 +51,13 @@ async def _discover() -> tuple[Any, Any]:
     return config, controller
 
 
+def _problems(controller: Any, backend_id: str) -> list[str]:
+    """What a backend's last listing left out, each with why (a broken ONNX folder, ...)."""
+    backend = controller.backends.get(backend_id)
+    problems = getattr(backend, "problems", None)
+    return [str(p) for p in problems] if isinstance(problems, list) else []
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     """List installed models across every backend."""
     from tui.core.sanitize import sanitize
@@ -68,18 +75,27 @@ def cmd_models(args: argparse.Namespace) -> int:
                     "status": s.status.value,
                     "detail": s.detail,
                     "model_count": s.model_count,
+                    "problems": _problems(controller, s.id),
                 }
                 for s in controller.states.values()
+            ],
+            "problems": [f"config: {p}" for p in config.problems]
+            + [
+                f"{s.id}: {p}"
+                for s in controller.states.values()
+                for p in _problems(controller, s.id)
             ],
         }
         json.dump(out, sys.stdout, indent=2, default=_json_default)
         sys.stdout.write("\n")
         return 0
     for problem in config.problems:
-        print(f"warning: {problem}", file=sys.stderr)
+        print(f"warning: {sanitize(problem)}", file=sys.stderr)
     for state in controller.states.values():
         if state.status.value != "up":
             print(f"{state.id}: down: {sanitize(state.detail)}", file=sys.stderr)
+        for problem in _problems(controller, state.id):
+            print(f"{state.id}: skipped: {sanitize(problem)}", file=sys.stderr)
     if not models:
         print("No models found.")
         return 0
@@ -115,7 +131,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     cfg = config_path()
     print(f"config: {cfg} ({'read' if config.source else 'not present, defaults used'})")
     for problem in config.problems:
-        print(f"  problem: {problem}")
+        print(f"  problem: {sanitize(problem)}")
     print(f"data:   {data_dir()}")
     for dist in ("textual", "ollama", "onnxruntime-genai", "httpx", "psutil", "nvidia-ml-py"):
         try:
@@ -156,8 +172,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     for s in controller.states.values():
         up += s.status.value == "up"
         models = f", {s.model_count} models" if s.status.value == "up" else ""
-        print(f"  {s.id} [{s.kind}] {s.location}: {s.status.value}{models}")
+        print(f"  {s.id} [{s.kind}] {sanitize(s.location)}: {s.status.value}{models}")
         print(f"    {sanitize(s.detail)}")
+        for problem in _problems(controller, s.id):
+            print(f"    skipped: {sanitize(problem)}")
     return 0 if up else 1
 
 

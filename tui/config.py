@@ -6,11 +6,15 @@ file: it returns defaults plus a human-readable problem so the app still starts.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tui.core.safe_files import read_regular_text
 
 APP_NAME = "slmdeck"
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
@@ -96,50 +100,141 @@ def _as_paths(values: Any, problems: list[str], key: str) -> list[Path]:
     return [Path(v).expanduser() for v in values]
 
 
+SECONDS_RANGES: dict[tuple[str, str], tuple[float, float]] = {
+    ("monitor", "interval"): (0.1, 3600.0),
+    ("backends", "probe_timeout"): (0.1, 300.0),
+    ("backends", "retry_interval"): (1.0, 86400.0),
+}
+"""Accepted seconds per ``(table, key)``; a value outside (or not a finite number) is reported
+and the default kept."""
+
+
+def _shown(value: Any) -> str:
+    """A value as TOML writes it, made safe for a terminal: ``"x"``, ``nan``, ``true``, ``3``."""
+    from tui.core.sanitize import sanitize
+
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, float):
+        text = f"{value:g}"  # nan, inf, -inf, 2, 1e+09
+    elif isinstance(value, dict):
+        text = "a table"
+    elif isinstance(value, list):
+        text = "an array"
+    else:
+        text = str(value)
+    text = sanitize(text)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+class _Table:
+    """One ``[table]`` of the file, read with checks: a wrong value is a problem, never a crash
+    and never silently ignored."""
+
+    def __init__(self, name: str, data: Any, problems: list[str], label: str = "") -> None:
+        self.name = name
+        self.label = label or f"[{name}]"
+        self.problems = problems
+        self.data: dict[str, Any] = {}
+        if isinstance(data, dict):
+            self.data = data
+        elif data is not None:
+            problems.append(f"{self.label} must be a table, not {_shown(data)}; ignored")
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.data
+
+    def _bad(self, key: str, wanted: str, default: Any) -> None:
+        self.problems.append(
+            f"{self.label} {key} = {_shown(self.data[key])} is not {wanted}; "
+            f"using {_shown(default)}"
+        )
+
+    def text(self, key: str, default: str, wanted: str = "text") -> str:
+        value = self.data.get(key, default)
+        if isinstance(value, str):
+            return value
+        self._bad(key, wanted, default)
+        return default
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.data.get(key, default)
+        if isinstance(value, bool):
+            return value
+        self._bad(key, "true or false", default)
+        return default
+
+    def seconds(self, key: str, default: float) -> float:
+        low, high = SECONDS_RANGES[(self.name, key)]
+        value = self.data.get(key, default)
+        if (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and low <= value <= high
+        ):
+            return float(value)
+        self._bad(key, f"a number of seconds from {low:g} to {high:g}", default)
+        return default
+
+
 def _apply_file(cfg: Config, data: dict[str, Any], problems: list[str]) -> None:
-    ollama = data.get("ollama", {})
-    if isinstance(ollama, dict):
-        if isinstance(ollama.get("host"), str):
-            cfg.ollama_host = ollama["host"]
-        if isinstance(ollama.get("enabled"), bool):
-            cfg.ollama_enabled = ollama["enabled"]
-        if isinstance(ollama.get("proxy"), str):
-            cfg.ollama_proxy = ollama["proxy"]
-    for i, item in enumerate(data.get("openai", []) or []):
+    ollama = _Table("ollama", data.get("ollama"), problems)
+    cfg.ollama_host = ollama.text("host", cfg.ollama_host, "a URL (text)")
+    cfg.ollama_enabled = ollama.flag("enabled", cfg.ollama_enabled)
+    cfg.ollama_proxy = ollama.text("proxy", cfg.ollama_proxy, "a proxy URL (text)")
+    servers = data.get("openai", [])
+    if not isinstance(servers, list):
+        problems.append(
+            "'openai' must be an array of tables (write each server as [[openai]]); ignored"
+        )
+        servers = []
+    for i, item in enumerate(servers):
         if not isinstance(item, dict) or not isinstance(item.get("url"), str):
             problems.append(f"[[openai]] entry {i + 1} needs a 'url'; ignored")
             continue
+        entry = _Table("openai", item, problems, label=f"[[openai]] entry {i + 1}")
         cfg.openai.append(
             OpenAIEndpoint(
-                name=str(item.get("name") or f"server{i + 1}"),
+                name=entry.text("name", f"server{i + 1}") or f"server{i + 1}",
                 url=item["url"],
-                api_key_env=str(item.get("api_key_env", "")),
-                enabled=bool(item.get("enabled", True)),
-                proxy=str(item.get("proxy") or ""),
+                api_key_env=entry.text("api_key_env", "", "the name of a variable (text)"),
+                enabled=entry.flag("enabled", True),
+                proxy=entry.text("proxy", "", "a proxy URL (text)"),
             )
         )
-    onnx = data.get("onnx", {})
-    if isinstance(onnx, dict):
-        if "model_dirs" in onnx:
-            cfg.model_dirs = _as_paths(onnx["model_dirs"], problems, "onnx.model_dirs")
-        if isinstance(onnx.get("foundry_cache"), str):
-            cfg.foundry_cache = Path(onnx["foundry_cache"]).expanduser()
-    ui = data.get("ui", {})
-    if isinstance(ui, dict):
-        if isinstance(ui.get("theme"), str):
-            cfg.theme = ui["theme"]
-        keymap = ui.get("keymap", {})
-        if isinstance(keymap, dict):
-            cfg.keymap = {str(k): str(v) for k, v in keymap.items()}
-    monitor = data.get("monitor", {})
-    if isinstance(monitor, dict) and isinstance(monitor.get("interval"), int | float):
-        cfg.monitor_interval = max(0.1, float(monitor["interval"]))
-    backends = data.get("backends", {})
-    if isinstance(backends, dict):
-        if isinstance(backends.get("probe_timeout"), int | float):
-            cfg.probe_timeout = float(backends["probe_timeout"])
-        if isinstance(backends.get("retry_interval"), int | float):
-            cfg.retry_interval = float(backends["retry_interval"])
+    onnx = _Table("onnx", data.get("onnx"), problems)
+    if "model_dirs" in onnx:
+        cfg.model_dirs = _as_paths(onnx.data["model_dirs"], problems, "onnx.model_dirs")
+    if "foundry_cache" in onnx:
+        cache = onnx.text("foundry_cache", "", "a folder (text)")
+        if cache:
+            cfg.foundry_cache = Path(cache).expanduser()
+    ui = _Table("ui", data.get("ui"), problems)
+    theme = ui.text("theme", cfg.theme, "a theme name (text)")
+    if theme.strip():
+        cfg.theme = theme
+    else:
+        ui._bad("theme", "a theme name (text)", cfg.theme)
+    keymap = ui.data.get("keymap", {})
+    if isinstance(keymap, dict):
+        for k, v in keymap.items():
+            if isinstance(v, str):
+                cfg.keymap[str(k)] = v
+            else:
+                problems.append(
+                    f"[ui.keymap] {_shown(k)} = {_shown(v)} is not keys (text, like "
+                    '"ctrl+q"); ignored'
+                )
+    else:
+        problems.append(f"[ui] keymap = {_shown(keymap)} is not a table of keys; ignored")
+    monitor = _Table("monitor", data.get("monitor"), problems)
+    cfg.monitor_interval = monitor.seconds("interval", cfg.monitor_interval)
+    backends = _Table("backends", data.get("backends"), problems)
+    cfg.probe_timeout = backends.seconds("probe_timeout", cfg.probe_timeout)
+    cfg.retry_interval = backends.seconds("retry_interval", cfg.retry_interval)
 
 
 def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> Config:
@@ -154,7 +249,8 @@ def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> 
     path = path or config_path()
     if path.exists():
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            # Never a plain open(): a FIFO or device as the config file would block for good.
+            data = tomllib.loads(read_regular_text(path))
         except tomllib.TOMLDecodeError as exc:
             problems.append(f"{path} is not valid TOML ({exc}); using defaults")
         except (OSError, UnicodeDecodeError) as exc:

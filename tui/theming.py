@@ -11,6 +11,8 @@ from typing import Any
 from textual.color import Color
 from textual.theme import Theme
 
+from tui.core.safe_files import read_regular_text
+
 _FIELDS = {
     "name",
     "primary",
@@ -69,7 +71,8 @@ def load_themes(user_dir: Path | None = None) -> tuple[list[Theme], list[str]]:
     if user_dir is not None and user_dir.is_dir():
         for path in sorted(user_dir.glob("*.toml")):
             try:
-                sources.append((str(path), path.read_text(encoding="utf-8")))
+                # A FIFO named *.toml would block start-up forever: regular files only.
+                sources.append((str(path), read_regular_text(path)))
             except (OSError, UnicodeDecodeError) as exc:
                 problems.append(f"theme {path}: could not be read ({exc})")
     for origin, text in sources:

@@ -7,7 +7,10 @@ controller and screens only ever see them.
 from __future__ import annotations
 
 import enum
+import html
+import http
 import os
+import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -204,6 +207,64 @@ class CreateRequest:
     quantize: str | None = None
 
 
+_HTML_START = re.compile(
+    r"\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body|title)\b", re.I | re.S
+)
+_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.I | re.S)
+_SPACES = re.compile(r"\s+")
+_HTML_HIDDEN = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.I | re.S)
+_HTML_TAG = re.compile(r"<[^>]*>")
+
+
+def looks_like_html(text: str, content_type: str = "") -> bool:
+    """Whether an answer's body is an HTML page (a proxy's, a web server's), not an API reply."""
+    return "html" in content_type.lower() or _HTML_START.match(text) is not None
+
+
+def one_line(text: str, limit: int = 160) -> str:
+    """``text`` on one line: whitespace runs collapsed, control characters made visible
+    (:func:`~tui.core.sanitize.sanitize`), cut to ``limit`` characters with ``…``."""
+    from tui.core.sanitize import sanitize
+
+    flat = sanitize(_SPACES.sub(" ", text).strip())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def _phrase(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def status_phrase(status: int) -> str:
+    """``HTTP 500 Internal Server Error`` (``HTTP 599`` for a status without a standard name)."""
+    return f"HTTP {status} {_phrase(status)}".rstrip()
+
+
+def body_summary(text: str, *, status: int | None = None, content_type: str = "") -> str:
+    """A one-line account of an answer's body for an error message.
+
+    An HTML page becomes ``HTTP 500 Internal Server Error (HTML page)`` (its ``<title>`` added when
+    it says more than the status), never the page itself; without a status, ``an HTML page
+    titled '...'`` or ``an HTML page saying '...'`` (its text, tags dropped). Other text is
+    :func:`one_line`'d.
+    """
+    if not looks_like_html(text, content_type):
+        return one_line(text)
+    match = _HTML_TITLE.search(text)
+    title = one_line(html.unescape(match.group(1)), 80) if match else ""
+    if status is None:
+        if title:
+            return f"an HTML page titled {title!r}"
+        words = one_line(html.unescape(_HTML_TAG.sub(" ", _HTML_HIDDEN.sub(" ", text))), 80)
+        return f"an HTML page saying {words!r}" if words else "an HTML page"
+    label = "HTML page"
+    if title and _phrase(status).lower() not in title.lower():
+        label = f"HTML page titled {title!r}"
+    return f"{status_phrase(status)} ({label})"
+
+
 def direct_http(proxy: str | None = None) -> dict[str, Any]:
     """Keyword arguments for every ``httpx`` client a backend creates.
 
@@ -243,6 +304,12 @@ class Backend:
 
     def supports(self, capability: Capability) -> bool:
         return capability in self.capabilities
+
+    @property
+    def problems(self) -> list[str]:
+        """What the last :meth:`list_models` left out or could not read, one sentence each
+        (a folder that is no model, an entry that is not valid UTF-8); empty when all was well."""
+        return []
 
     def _unsupported(self, what: str) -> Unsupported:
         return Unsupported(f"{self.id} cannot {what}", backend=self.id)

@@ -36,8 +36,13 @@ from tui.backends.base import (
     ModelNotFound,
     Progress,
     RunningModel,
+    body_summary,
     direct_http,
+    looks_like_html,
+    one_line,
+    status_phrase,
 )
+from tui.core.safe_files import check_regular, open_regular
 
 if TYPE_CHECKING:
     import httpx
@@ -46,6 +51,9 @@ if TYPE_CHECKING:
 DEFAULT_HOST = "http://127.0.0.1:11434"
 _DEFAULT_PORT = 11434
 _HASH_BLOCK = 8 << 20
+LIST_TIMEOUT = 10.0
+"""Seconds the model list (``/api/tags``) may take in all: well under the controller's own bound,
+so a server that trickles its list is reported as that, not as a slow probe."""
 _UPLOAD_BLOCK = 1 << 20
 
 
@@ -160,6 +168,7 @@ class OllamaBackend(Backend):
         timeout: float = 30.0,
         connect_timeout: float = 5.0,
         stream_timeout: float = 600.0,
+        list_timeout: float = LIST_TIMEOUT,
         proxy: str | None = None,
     ) -> None:
         """Create a client; nothing is connected or imported until the first call.
@@ -168,6 +177,8 @@ class OllamaBackend(Backend):
             host: URL or ``OLLAMA_HOST``-style value; None reads ``OLLAMA_HOST``.
             backend_id: Name shown to the user.
             timeout: Seconds a short request (list, show, ps, ...) may take in all.
+            list_timeout: Seconds the model list may take in all (the smaller of this and
+                ``timeout`` applies); a server that trickles it fails with a sentence saying so.
             connect_timeout: Seconds to wait for the TCP connection.
             stream_timeout: Seconds a stream (chat, pull, create) may go without sending a line;
                 long because loading a model happens before the first token.
@@ -179,9 +190,16 @@ class OllamaBackend(Backend):
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.stream_timeout = stream_timeout
+        self.list_timeout = list_timeout
         self.proxy = proxy or None
         self._client: ollama.AsyncClient | None = None
         self._http: httpx.AsyncClient | None = None
+        self._problems: list[str] = []
+
+    @property
+    def problems(self) -> list[str]:
+        """Entries the last model list left out (not valid UTF-8, unreadable), each with why."""
+        return list(self._problems)
 
     @property
     def address(self) -> str:
@@ -241,16 +259,31 @@ class OllamaBackend(Backend):
         if isinstance(exc, BackendError):
             return exc
         if isinstance(exc, ollama.ResponseError):
-            if exc.status_code == 404:
-                return ModelNotFound(str(exc.error), backend=self.id)
-            if exc.status_code == -1:
+            status, text = exc.status_code, str(exc.error)
+            if status == -1:
                 return BackendResponseError(
-                    f"Ollama stopped mid-stream: {exc.error}", backend=self.id
+                    f"Ollama stopped mid-stream: {one_line(text)}", backend=self.id
+                )
+            if looks_like_html(text):
+                # A proxy's or another web server's page: never shown raw.
+                return BackendResponseError(
+                    f"{where} answered {body_summary(text, status=status)}",
+                    backend=self.id,
+                    status=status,
+                )
+            if status == 404 and "model" in text.lower():
+                return ModelNotFound(one_line(text), backend=self.id)
+            if status == 404:
+                return BackendResponseError(
+                    f"{where} answered 404 ({one_line(text) or 'no message'}): the URL is wrong "
+                    "or the server there is not Ollama",
+                    backend=self.id,
+                    status=status,
                 )
             return BackendResponseError(
-                f"{where} answered {exc.status_code}: {exc.error}",
+                f"{where} answered {status}: {one_line(text) or status_phrase(status)}",
                 backend=self.id,
-                status=exc.status_code,
+                status=status,
             )
         if isinstance(exc, httpx.TimeoutException | TimeoutError):
             if isinstance(exc, httpx.ConnectTimeout):
@@ -316,12 +349,30 @@ class OllamaBackend(Backend):
     async def version(self) -> str:
         """The server's version string, e.g. ``0.12.6``."""
 
+        where = f"Ollama at {self.address}"
+
         async def get() -> str:
             response = await self._raw().get("/api/version")
+            if response.status_code == 404:
+                # Every Ollama since 0.1 serves /api/version, and never with a 404: whatever the
+                # body says (even "model not found"), this is the wrong URL or not Ollama.
+                raise BackendResponseError(
+                    f"{where} has no /api/version (HTTP 404): the URL is wrong or the server "
+                    "there is not Ollama",
+                    backend=self.id,
+                    status=404,
+                )
             self._raise_for_status(response)
-            data = response.json()
+            try:
+                data = response.json()
+            except ValueError:
+                kind = response.headers.get("content-type", "")
+                raise ValueError(
+                    f"/api/version answered {body_summary(response.text, content_type=kind)!s}, "
+                    "not Ollama's JSON: the URL is wrong or the server there is not Ollama"
+                ) from None
             if not isinstance(data, dict) or not isinstance(data.get("version"), str):
-                raise ValueError(f"no version in {response.text[:80]!r}")
+                raise ValueError(f"no version in {one_line(response.text, 80)!r}")
             return str(data["version"])
 
         result: str = await self._call(get)
@@ -332,14 +383,90 @@ class OllamaBackend(Backend):
         return f"Ollama {await self.version()}"
 
     async def list_models(self) -> list[ModelInfo]:
-        """Installed models from ``/api/tags``."""
-        response = await self._call(lambda: self._ollama().list())
-        out = []
-        for m in response.models:
+        """Installed models from ``/api/tags``.
+
+        The whole list must arrive within ``min(timeout, list_timeout)`` seconds. One entry that
+        cannot be read (a name that is not valid UTF-8, a wrong type) is left out and said so in
+        :attr:`problems`; the rest are still listed.
+
+        Raises:
+            BackendUnavailable: Not reachable, or the list did not arrive in time.
+            BackendResponseError: An error status, or a reply that is no model list at all.
+        """
+        import httpx
+
+        bound = min(self.timeout, self.list_timeout)
+
+        async def get() -> bytes:
+            response = await self._raw().get("/api/tags")
+            self._raise_for_status(response)
+            return response.content
+
+        try:
+            async with asyncio.timeout(bound):
+                body = await get()
+        except (TimeoutError, httpx.ReadTimeout) as exc:
+            raise BackendUnavailable(
+                f"Ollama at {self.address} did not send its model list (/api/tags) within "
+                f"{bound:g} s",
+                backend=self.id,
+            ) from exc
+        except Exception as exc:
+            raise self._translate(exc, timeout=bound) from exc
+        models, problems = self._read_tags(body)
+        self._problems = problems
+        return models
+
+    def _read_tags(self, body: bytes) -> tuple[list[ModelInfo], list[str]]:
+        """The models in an ``/api/tags`` body and the entries left out, each with why."""
+        import ollama
+        import pydantic
+
+        where = f"Ollama at {self.address}"
+        try:
+            text, bad_bytes = body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            text, bad_bytes = body.decode("utf-8", errors="replace"), True
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise BackendResponseError(
+                f"{where} sent a reply slmdeck cannot read: the model list (/api/tags) is not "
+                f"JSON: {body_summary(text)}",
+                backend=self.id,
+            ) from None
+        entries = data.get("models") if isinstance(data, dict) else None
+        if not isinstance(entries, list):
+            raise BackendResponseError(
+                f"{where} sent a reply slmdeck cannot read: the model list (/api/tags) has no "
+                "'models' list",
+                backend=self.id,
+            )
+        out: list[ModelInfo] = []
+        problems: list[str] = []
+        invalid: list[pydantic.ValidationError] = []
+        for i, entry in enumerate(entries, 1):
+            try:
+                m = ollama.ListResponse.Model.model_validate(entry)
+            except pydantic.ValidationError as exc:
+                invalid.append(exc)
+                first = str(exc).strip().splitlines()[0]
+                problems.append(
+                    f"{where} listed an entry slmdeck cannot read (entry {i}: {first}); "
+                    "it was left out"
+                )
+                continue
+            name = m.model or ""
+            if bad_bytes and "\ufffd" in name:
+                problems.append(
+                    f"{where} listed a model whose name is not valid UTF-8 "
+                    f"({one_line(name)!r}); it was left out"
+                )
+                continue
             d = m.details
             out.append(
                 ModelInfo(
-                    name=m.model or "",
+                    name=name,
                     backend=self.id,
                     family=(d.family if d else None) or "",
                     parameter_size=(d.parameter_size if d else None) or "",
@@ -350,7 +477,15 @@ class OllamaBackend(Backend):
                     format=(d.format if d else None) or "",
                 )
             )
-        return out
+        if invalid and len(invalid) == len(entries):
+            # Not one entry has the shape of a model: this is no model list at all.
+            raise self._translate(invalid[0]) from invalid[0]
+        if bad_bytes and not any("not valid UTF-8" in p for p in problems):
+            problems.append(
+                f"{where} sent a model list with bytes that are not valid UTF-8; they are "
+                "shown as \ufffd"
+            )
+        return out, problems
 
     async def show(self, name: str) -> ModelDetails:
         """Everything ``/api/show`` knows about ``name``.
@@ -449,6 +584,7 @@ class OllamaBackend(Backend):
                 model=model, messages=payload, options=_options(options), stream=True, **extra
             )
 
+        done = False
         async for part in self._stream(start):
             msg = part.message
             content = (msg.content if msg else None) or ""
@@ -456,6 +592,7 @@ class OllamaBackend(Backend):
             if not part.done:
                 yield ChatChunk(content=content, thinking=thinking)
                 continue
+            done = True
             stats = ChatStats(
                 prompt_tokens=part.prompt_eval_count,
                 completion_tokens=part.eval_count,
@@ -466,11 +603,38 @@ class OllamaBackend(Backend):
                 done_reason=part.done_reason or "",
             )
             yield ChatChunk(content=content, thinking=thinking, done=True, stats=stats)
+        if not done:
+            # The connection closed cleanly, but Ollama always ends a reply with a "done"
+            # message: without it the reply is cut off, and must not be kept as complete.
+            raise BackendResponseError(
+                f"Ollama at {self.address} cut the reply off: the stream ended without its "
+                "final 'done' message, so the reply is incomplete",
+                backend=self.id,
+            )
 
     async def pull(self, name: str) -> AsyncIterator[Progress]:
-        """Download a model from the registry, with progress per layer."""
+        """Download a model from the registry, with progress per layer.
+
+        Raises:
+            BackendResponseError: The stream ended without Ollama's final ``success``.
+        """
+        last = ""
         async for part in self._stream(lambda: self._ollama().pull(name, stream=True)):
-            yield _progress(part)
+            step = _progress(part)
+            last = step.status
+            yield step
+        self._check_success("pull", name, last)
+
+    def _check_success(self, what: str, name: str, last: str) -> None:
+        """Ollama ends every pull and create with ``success``; a stream that ends without it
+        (closed cleanly, early) did not finish, whatever came before."""
+        if last != "success":
+            after = f" (the last status was {one_line(last)!r})" if last else ""
+            raise BackendResponseError(
+                f"Ollama at {self.address} ended the {what} of {name!r} without 'success'"
+                f"{after}, so it did not finish",
+                backend=self.id,
+            )
 
     async def create(self, request: CreateRequest) -> AsyncIterator[Progress]:
         """Create a model from another, or from uploaded blobs; ``quantize`` is passed through."""
@@ -498,8 +662,12 @@ class OllamaBackend(Backend):
                 stream=True,
             )
 
+        last = ""
         async for part in self._stream(start):
-            yield _progress(part)
+            step = _progress(part)
+            last = step.status
+            yield step
+        self._check_success("create", request.model, last)
 
     async def import_gguf(
         self,
@@ -581,7 +749,7 @@ class OllamaBackend(Backend):
             raise InvalidInput(f"{file} is not a file", backend=self.id)
         sha = hashlib.sha256()
         done = 0
-        fh = await asyncio.to_thread(file.open, "rb")
+        fh = await asyncio.to_thread(open_regular, file)
         try:
             while block := await asyncio.to_thread(_hash_block, fh, sha):
                 done += block
@@ -607,7 +775,7 @@ class OllamaBackend(Backend):
         queue: asyncio.Queue[int] = asyncio.Queue()
 
         async def body() -> AsyncIterator[bytes]:
-            fh = await asyncio.to_thread(file.open, "rb")
+            fh = await asyncio.to_thread(open_regular, file)
             left = total
             try:
                 # Send exactly the hashed length: a grown file then fails the server's digest
@@ -681,7 +849,10 @@ def _refused(exc: BaseException) -> bool:
 
 
 def _file_size(file: Path) -> int | None:
-    return file.stat().st_size if file.is_file() else None
+    try:
+        return check_regular(file).st_size
+    except OSError:
+        return None
 
 
 def _hash_block(fh: Any, sha: Any) -> int:

@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import re
+import stat
 import sys
 import threading
 import time
@@ -41,6 +42,7 @@ from tui.backends.base import (
     RunningModel,
 )
 from tui.core.prompt_template import render_prompt
+from tui.core.safe_files import file_kind, open_regular, read_regular_text
 
 CONFIG = "genai_config.json"
 INFERENCE_MODEL = "inference_model.json"
@@ -106,20 +108,43 @@ class _Loaded:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+class _Unusable(Exception):
+    """A model folder that cannot be used; ``str(err)`` is the whole sentence, path included."""
+
+
 def _read_json(path: Path) -> dict[str, Any]:
-    data = json.loads(path.read_text(encoding="utf-8"))
+    """A JSON object from a regular file; a FIFO or device is refused, never opened (it would
+    block the scanning thread for good)."""
+    data = json.loads(read_regular_text(path))
     if not isinstance(data, dict):
         raise ValueError("the top level is not a JSON object")
     return data
 
 
-def _files(folder: Path) -> list[tuple[str, int]]:
-    """(relative path, size) of every file under ``folder`` (sub-folders included)."""
-    out = []
+def _files(folder: Path) -> tuple[list[tuple[str, int, float]], list[tuple[str, str]]]:
+    """(relative path, size, mtime) of every regular file under ``folder`` (sub-folders
+    included), and (relative path, kind) of every FIFO, socket or device there."""
+    out: list[tuple[str, int, float]] = []
+    special: list[tuple[str, str]] = []
     for entry in sorted(folder.rglob("*")):
-        if entry.is_file():
-            out.append((entry.relative_to(folder).as_posix(), entry.stat().st_size))
-    return out
+        try:
+            st = entry.stat()
+        except OSError:  # a dangling symlink, or gone since the listing
+            continue
+        rel = entry.relative_to(folder).as_posix()
+        if stat.S_ISREG(st.st_mode):
+            out.append((rel, st.st_size, st.st_mtime))
+        elif not stat.S_ISDIR(st.st_mode):
+            special.append((rel, file_kind(st.st_mode)))
+    return out, special
+
+
+def _graph_file(config: Mapping[str, Any]) -> str:
+    """The decoder's ONNX file name from a genai_config (``model.onnx`` when it names none)."""
+    model = config.get("model", {})
+    decoder = model.get("decoder", {}) if isinstance(model, dict) else {}
+    graph_name = decoder.get("filename", "model.onnx") if isinstance(decoder, dict) else ""
+    return str(graph_name or "model.onnx")
 
 
 def _dims(config: Mapping[str, Any]) -> tuple[int, int, int, int, int, int]:
@@ -180,10 +205,9 @@ def detect_precision(folder: Path, config: Mapping[str, Any], weight_bytes: int)
     """
     words = re.split(r"[^a-z0-9]+", "/".join(folder.parts[-3:]).lower())
     named = next((w for w in _PRECISION_WORDS if w in words), "")
-    decoder = config.get("model", {}).get("decoder", {})
-    graph_name = decoder.get("filename", "model.onnx") if isinstance(decoder, dict) else ""
     try:
-        with (folder / str(graph_name or "model.onnx")).open("rb") as fh:
+        # Never a plain open(): a FIFO in the graph's place would block this thread for good.
+        with open_regular(folder / _graph_file(config)) as fh:
             head = fh.read(GRAPH_SCAN_BYTES)
     except OSError:
         return named
@@ -297,6 +321,9 @@ class OnnxGenAIBackend(Backend):
                     continue  # Foundry Local: a download still under way
                 try:
                     folder = self._read_folder(here, root)
+                except _Unusable as exc:
+                    problems[here] = str(exc)
+                    continue
                 except (OSError, ValueError) as exc:
                     problems[here] = f"{here / CONFIG} cannot be used: {exc}"
                     continue
@@ -325,9 +352,18 @@ class OnnxGenAIBackend(Backend):
                 with contextlib.suppress(ValueError, OSError):
                     inference = _read_json(candidate)
                 break
-        files = _files(here)
+        entries, special = _files(here)
+        if special:
+            # onnxruntime-genai would open it on load and block there for good.
+            rel, kind = special[0]
+            more = f" (and {len(special) - 1} more)" if len(special) > 1 else ""
+            raise _Unusable(
+                f"{here / rel} is {kind}, not a regular file{more}, so the model folder {here} "
+                "cannot be used"
+            )
+        files = [(f, s) for f, s, _ in entries]
         size = sum(s for _, s in files)
-        mtimes = [(here / f).stat().st_mtime for f, _ in files]
+        mtimes = [m for _, _, m in entries]
         newest = max(mtimes, default=0.0)
         weights = sum(s for f, s in files if f.endswith((".onnx", ".onnx.data", ".onnx_data")))
         key = (here, size, newest)
@@ -432,7 +468,8 @@ class OnnxGenAIBackend(Backend):
     def _chat_template_text(folder: Path) -> str:
         jinja = folder / "chat_template.jinja"
         if jinja.is_file():
-            return jinja.read_text(encoding="utf-8", errors="replace")
+            with contextlib.suppress(OSError):
+                return read_regular_text(jinja, errors="replace")
         try:
             value = _read_json(folder / "tokenizer_config.json").get("chat_template")
         except (OSError, ValueError):

@@ -14,6 +14,7 @@ in the HTTP client's headers: ``repr()`` of the backend and every error message 
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import time
@@ -36,13 +37,20 @@ from tui.backends.base import (
     ModelDetails,
     ModelInfo,
     ModelNotFound,
+    body_summary,
     direct_http,
+    looks_like_html,
+    one_line,
+    status_phrase,
 )
 
 if TYPE_CHECKING:
     import httpx
 
 _SNIPPET = 120
+LIST_TIMEOUT = 10.0
+"""Seconds the model list (``/v1/models``) may take in all: well under the controller's own
+bound, so a server that trickles its list is reported as that, not as a slow probe."""
 
 
 def normalise_base_url(url: str) -> str:
@@ -92,8 +100,15 @@ def _options(options: ChatOptions | None) -> dict[str, Any]:
 
 
 def _snippet(text: str) -> str:
-    text = text.strip()
-    return text if len(text) <= _SNIPPET else text[:_SNIPPET] + "…"
+    """A body's start on one line, control characters made visible."""
+    return one_line(text, _SNIPPET + 1)
+
+
+def _excerpt(text: str, content_type: str = "") -> str:
+    """A body for an error message: an HTML page summarised, other text quoted on one line."""
+    if looks_like_html(text, content_type):
+        return body_summary(text, content_type=content_type)
+    return repr(_snippet(text))
 
 
 def _error_text(body: Any) -> str:
@@ -162,6 +177,7 @@ class OpenAICompatBackend(Backend):
         timeout: float = 30.0,
         connect_timeout: float = 5.0,
         stream_timeout: float = 600.0,
+        list_timeout: float = LIST_TIMEOUT,
         proxy: str | None = None,
     ) -> None:
         """Create a client; nothing is connected or imported until the first call.
@@ -174,6 +190,8 @@ class OpenAICompatBackend(Backend):
             connect_timeout: Seconds to wait for the TCP connection.
             stream_timeout: Seconds a chat stream may go without sending anything; long because
                 a server may load the model before the first token.
+            list_timeout: Seconds the model list may take in all when listing models (the
+                smaller of this and ``timeout`` applies).
             proxy: Proxy URL to reach the server through. Without one it is contacted directly:
                 ``HTTP(S)_PROXY``/``ALL_PROXY`` and ``.netrc`` are never read (:func:`direct_http`),
                 so the bearer key goes nowhere else.
@@ -182,6 +200,7 @@ class OpenAICompatBackend(Backend):
         self.timeout = timeout
         self.connect_timeout = connect_timeout
         self.stream_timeout = stream_timeout
+        self.list_timeout = list_timeout
         self._api_key = api_key or None
         self.proxy = proxy or None
         self._http: httpx.AsyncClient | None = None
@@ -281,14 +300,24 @@ class OpenAICompatBackend(Backend):
             self._scrub(f"{where} failed: {type(exc).__name__}: {exc}"), backend=self.id
         )
 
-    def _status_error(self, status: int, text: str, *, model: str | None = None) -> BackendError:
+    def _status_error(
+        self, status: int, text: str, *, model: str | None = None, content_type: str = ""
+    ) -> BackendError:
         """The error for an HTTP status >= 400 and its body."""
         where = self._where
+        if looks_like_html(text, content_type) and status not in (401, 503):
+            # A proxy's or web server's error page: its gist, never the page itself.
+            summary = body_summary(text, status=status, content_type=content_type)
+            return BackendResponseError(
+                self._scrub(f"{where} answered {summary}"), backend=self.id, status=status
+            )
         try:
             body: Any = json.loads(text) if text.strip() else None
         except ValueError:
             body = None
-        message = self._scrub(_error_text(body) or _snippet(text) or "no message")
+        message = _error_text(body)
+        message = one_line(message) if message else _snippet(text)
+        message = self._scrub(message or status_phrase(status))
         if status == 401:
             what = "rejected the API key" if self._api_key else "needs an API key"
             return BackendResponseError(f"{where} {what} (401)", backend=self.id, status=status)
@@ -302,23 +331,41 @@ class OpenAICompatBackend(Backend):
             f"{where} answered {status}: {message}", backend=self.id, status=status
         )
 
-    async def _get_json(self, url: str) -> Any:
-        """GET ``url`` under ``timeout``; the decoded JSON. Raises BackendError."""
+    async def _get_json(self, url: str, *, bound: float | None = None, what: str = "") -> Any:
+        """GET ``url``, all of it within ``bound`` seconds (default ``timeout``); the JSON.
+
+        Raises:
+            BackendError: The request failed, timed out (``what``, when given, names what did
+                not arrive) or the answer is not JSON.
+        """
+        seconds = self.timeout if bound is None else bound
         try:
-            response = await self._client().get(url)
+            async with asyncio.timeout(seconds):
+                response = await self._client().get(url)
+            kind = response.headers.get("content-type", "")
             if response.status_code >= 400:
-                raise self._status_error(response.status_code, response.text)
+                raise self._status_error(response.status_code, response.text, content_type=kind)
             try:
                 return response.json()
             except ValueError as exc:
-                raise ValueError(f"not JSON: {_snippet(response.text)!r}") from exc
+                if looks_like_html(response.text, kind):
+                    raise ValueError(
+                        f"{url.removeprefix(self.root)} answered "
+                        f"{body_summary(response.text)}, not JSON: the URL is wrong or the "
+                        "server there is not OpenAI-compatible"
+                    ) from exc
+                raise ValueError(f"not JSON: {_excerpt(response.text)}") from exc
         except Exception as exc:
-            raise self._translate(exc, timeout=self.timeout) from exc
+            if what and isinstance(exc, TimeoutError):
+                raise BackendUnavailable(
+                    f"{self._where} did not send {what} within {seconds:g} s", backend=self.id
+                ) from exc
+            raise self._translate(exc, timeout=seconds) from exc
 
     # ------------------------------------------------------------------------------ simple calls
 
-    async def _models(self) -> list[dict[str, Any]]:
-        data = await self._get_json(f"{self.location}/models")
+    async def _models(self, *, bound: float | None = None, what: str = "") -> list[dict[str, Any]]:
+        data = await self._get_json(f"{self.location}/models", bound=bound, what=what)
         items = data.get("data") if isinstance(data, dict) else None
         if not isinstance(items, list) or not all(
             isinstance(m, dict) and isinstance(m.get("id"), str) for m in items
@@ -353,8 +400,14 @@ class OpenAICompatBackend(Backend):
         )
 
     async def list_models(self) -> list[ModelInfo]:
-        """The models the server offers, from ``/v1/models``."""
-        return [self._info(m) for m in await self._models()]
+        """The models the server offers, from ``/v1/models``, all within ``list_timeout``.
+
+        Raises:
+            BackendUnavailable: Not reachable, or the list did not arrive in time.
+        """
+        bound = min(self.timeout, self.list_timeout)
+        models = await self._models(bound=bound, what="its model list (/v1/models)")
+        return [self._info(m) for m in models]
 
     async def _props(self) -> dict[str, Any]:
         """llama.cpp's ``/props``, or ``{}`` where the server has none (or refuses it)."""
@@ -430,15 +483,17 @@ class OpenAICompatBackend(Backend):
                 timeout=httpx.Timeout(self.stream_timeout, connect=self.connect_timeout),
             ) as source:
                 response = source.response
+                ctype = response.headers.get("content-type", "")
                 if response.status_code >= 400:
                     await response.aread()
-                    raise self._status_error(response.status_code, response.text, model=model)
-                ctype = response.headers.get("content-type", "")
+                    raise self._status_error(
+                        response.status_code, response.text, model=model, content_type=ctype
+                    )
                 if "text/event-stream" not in ctype:
                     await response.aread()
                     raise ValueError(
-                        f"expected an event stream, got {ctype or 'no content type'}: "
-                        f"{_snippet(response.text)!r}"
+                        f"expected an event stream, got {one_line(ctype) or 'no content type'}: "
+                        f"{_excerpt(response.text, ctype)}"
                     )
                 async for event in source.aiter_sse():
                     if event.data.strip() == "[DONE]":
@@ -455,8 +510,11 @@ class OpenAICompatBackend(Backend):
             raise self._translate(exc) from exc
         end = time.perf_counter_ns()
         if not reply.done and not reply.finish_reason:
+            # The stream closed cleanly, but with neither [DONE] nor a finish_reason the reply
+            # was cut off: an error, never a complete reply.
             raise BackendUnavailable(
-                f"{self._where} stopped mid-stream (the reply ended without [DONE])",
+                f"{self._where} stopped mid-stream (the reply ended without [DONE] or a "
+                "finish_reason, so it is incomplete)",
                 backend=self.id,
             )
         yield ChatChunk(done=True, stats=self._stats(reply, start, first, end))
@@ -467,18 +525,20 @@ class OpenAICompatBackend(Backend):
             obj = json.loads(data)
         except ValueError:
             raise BackendResponseError(
-                self._scrub(f"{self._where} sent a reply slmdeck cannot read: {_snippet(data)!r}"),
+                self._scrub(f"{self._where} sent a reply slmdeck cannot read: {_excerpt(data)}"),
                 backend=self.id,
             ) from None
         if not isinstance(obj, dict):
             raise BackendResponseError(
-                self._scrub(f"{self._where} sent a reply slmdeck cannot read: {_snippet(data)!r}"),
+                self._scrub(f"{self._where} sent a reply slmdeck cannot read: {_excerpt(data)}"),
                 backend=self.id,
             )
         if "error" in obj:
             # llama.cpp and vLLM report failures that happen after the 200 as an event.
             raise BackendResponseError(
-                self._scrub(f"{self._where} failed mid-stream: {_error_text(obj) or data}"),
+                self._scrub(
+                    f"{self._where} failed mid-stream: {one_line(_error_text(obj) or data)}"
+                ),
                 backend=self.id,
             )
         if isinstance(obj.get("usage"), dict):

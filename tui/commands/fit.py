@@ -281,8 +281,12 @@ class OnnxSource:
         except ModelFolderError as exc:
             raise FitInputError(str(exc)) from None
         from tui.backends.onnx_genai import estimate_parameters
+        from tui.core.safe_files import read_regular_text
 
-        config = json.loads((Path(info.path) / "genai_config.json").read_text(encoding="utf-8"))
+        try:
+            config = json.loads(read_regular_text(Path(info.path) / "genai_config.json"))
+        except (OSError, ValueError) as exc:
+            raise FitInputError(f"{info.path}/genai_config.json cannot be read ({exc})") from None
         n_params = estimate_parameters(config)
         dims = replace(folder.dims, n_params=n_params)
         precision = (info.quantization or "").lower() or "onnx"
@@ -524,7 +528,10 @@ def run(
     try:
         model = resolve_dims(args.model, sources, catalog=catalog)
     except FitInputError as exc:
-        print(str(exc), file=sys.stderr)
+        from tui.core.sanitize import sanitize
+
+        # The message may quote a server's error body: never let its escapes reach the terminal.
+        print(sanitize(str(exc)), file=sys.stderr)
         return EXIT_INPUT
     ctx = int(given) if given is not None else (model.default_ctx or DEFAULT_CTX)
     args.ctx = ctx

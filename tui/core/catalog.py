@@ -22,6 +22,7 @@ from tui.core.quant import (
     normalize_quant,
     swa_flags_from_pattern,
 )
+from tui.core.safe_files import read_regular_text
 
 
 class CatalogError(LookupError):
@@ -156,7 +157,7 @@ def load_catalog(user_path: str | Path | None = None) -> Catalog:
         p = Path(user_path)
         if p.exists():
             try:
-                extra = json.loads(p.read_text(encoding="utf-8"))
+                extra = json.loads(read_regular_text(p))
             except (OSError, UnicodeDecodeError) as exc:
                 raise CatalogError(f"the catalog file {p} cannot be read ({exc})") from None
             except json.JSONDecodeError as exc:

@@ -7,6 +7,7 @@ large vocabulary: callers run it from a worker thread.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tui.core.quant import KNOWN_SWA_PATTERNS, ArchDims, swa_flags_from_pattern
+from tui.core.safe_files import NotARegularFile, open_regular, read_regular_text
 
 GGUF_MAGIC = b"GGUF"
 
@@ -55,13 +57,16 @@ def read_gguf(path: str | Path) -> GGUFInfo:
     """
     p = Path(path)
     try:
-        with p.open("rb") as fh:
+        # A FIFO or device is refused before it is opened: its open() or read() could block.
+        with open_regular(p) as fh:
             magic = fh.read(4)
-        file_size = p.stat().st_size
+            file_size = os.fstat(fh.fileno()).st_size
     except FileNotFoundError:
         raise GGUFError(f"{p} does not exist") from None
-    except IsADirectoryError:
-        raise GGUFError(f"{p} is a folder, not a GGUF file") from None
+    except NotARegularFile as exc:
+        if exc.kind == "a folder":
+            raise GGUFError(f"{p} is a folder, not a GGUF file") from None
+        raise GGUFError(f"{p} is {exc.kind}, not a GGUF file") from None
     except OSError as exc:
         raise GGUFError(f"{p} cannot be read ({exc.strerror or exc})") from None
     if magic != GGUF_MAGIC:
@@ -314,7 +319,7 @@ def read_genai_folder(path: str | Path) -> GenAIInfo:
     folder = Path(path)
     cfg_path = folder / "genai_config.json"
     try:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        cfg = json.loads(read_regular_text(cfg_path))
     except FileNotFoundError:
         raise ModelFolderError(
             f"{folder} has no genai_config.json, so it is not an ONNX GenAI model"

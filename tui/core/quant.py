@@ -479,7 +479,9 @@ def measure_memory_bandwidth(
 
 def _read_bandwidth_cache(path: Path) -> float | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        from tui.core.safe_files import read_regular_text
+
+        data = json.loads(read_regular_text(path))
         value = float(data["bandwidth_bytes_s"])
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -1,0 +1,1 @@
+"""Hostile input and failing parts: real servers on loopback that misbehave, special files."""
