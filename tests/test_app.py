@@ -12,6 +12,7 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from tests.conftest import FIXTURES, closed_port
+from tests.waiting import workers_done
 from tui.app import make_app
 from tui.config import Config
 from tui.controller import BackendStatus
@@ -125,7 +126,7 @@ async def test_detail_follows_cursor_and_reprobe_key() -> None:
         assert "onnx" in str(detail.render())
         before = app.controller.states["ollama"].checked_at
         await pilot.press("r")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         assert app.controller.states["ollama"].checked_at > before
 
 

@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from tests.conftest import FIXTURES
 from tests.ollama_replay import ReplayServer, start_replay_server
-from tests.waiting import until
+from tests.waiting import until, workers_done
 from tui.app import SlmdeckApp, make_app
 from tui.config import Config, data_dir
 from tui.controller import OperationState
@@ -77,7 +77,7 @@ async def finished(pilot, screen: BenchScreen) -> None:  # type: ignore[no-untyp
         ),
         "the bench to end",
     )
-    await pilot.app.workers.wait_for_complete()
+    await workers_done(pilot.app)
     await pilot.pause()
 
 
@@ -126,7 +126,7 @@ async def test_bench_two_models_across_backends_and_export(replay: ReplayServer)
         assert sorted(r.model for r in store.recent()) == ["qwen2.5:0.5b", "tiny-llama"]
         store.db.close()
         await pilot.press("ctrl+o")
-        await pilot.app.workers.wait_for_complete()
+        await workers_done(pilot.app)
         assert screen.last_export is not None
         md, js = screen.last_export
         doc = json.loads(js.read_text())

@@ -14,6 +14,7 @@ from textual.worker import WorkerCancelled
 
 from tests import llamacpp_server
 from tests.conftest import TINY_GGUF, TINY_ONNX
+from tests.waiting import workers_done
 from tui.app import SlmdeckApp, make_app
 from tui.backends.base import Backend
 from tui.backends.onnx_genai import OnnxGenAIBackend
@@ -100,7 +101,7 @@ async def exercise(app: SlmdeckApp) -> None:
         assert first is not None
 
         await pilot.press("ctrl+n")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         stopped = await stop_early(pilot, screen)
         assert stopped.status == "stopped"
         assert stopped.content and ANSWER.startswith(stopped.content)
@@ -111,13 +112,13 @@ async def exercise(app: SlmdeckApp) -> None:
         assert (kept.status, kept.content) == ("stopped", stopped.content)
 
         await pilot.press("f2", "end", "enter")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert screen.session is not None and screen.session.id == first.id
         assert [v.content.strip() for v in screen.query(MessageView)] == [QUESTION, ANSWER]
 
         await pilot.press("ctrl+o")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
     exported = json.loads(
         next((data_dir() / "exports").glob(f"session-{first.id}-*.json")).read_text()
     )

@@ -13,7 +13,7 @@ from textual.widgets import Input, Markdown, Static
 from textual.worker import WorkerCancelled
 
 from tests.ollama_replay import ReplayServer, markdown_reply, start_replay_server, tokenize
-from tests.waiting import until
+from tests.waiting import until, workers_done
 from tui.app import SlmdeckApp, make_app
 from tui.backends.ollama import OllamaBackend
 from tui.chatflow import open_chat_store
@@ -205,7 +205,7 @@ async def test_history_params_and_session_switch(replay: ReplayServer) -> None:
 
         # A new session starts empty and keeps model and parameters.
         await pilot.press("ctrl+n")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert views(screen) == [] and screen.session is None
         await send(pilot, screen, "other topic")
@@ -218,7 +218,7 @@ async def test_history_params_and_session_switch(replay: ReplayServer) -> None:
         assert sessions.has_focus
         assert sessions.option_count == 2
         await pilot.press("end", "enter")  # newest first, so the first session is last
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert screen.session is not None and screen.session.id == first_id
         assert [v.content for v in views(screen) if v.role == "user"] == ["one", "two"]
@@ -231,7 +231,7 @@ async def test_export_markdown_and_json(replay: ReplayServer) -> None:
         screen = await ready(pilot)
         await send(pilot, screen, "Export me")
         await pilot.press("ctrl+o")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
     exports = data_dir() / "exports"
     md_file = next(exports.glob("*.md"))
@@ -252,11 +252,11 @@ async def test_copy_reply_and_code_block(replay: ReplayServer) -> None:
         screen = await ready(pilot)
         await send(pilot, screen, "code please")
         await pilot.press("ctrl+b")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         assert app.clipboard == "print('hi')\n"
         assert (data_dir() / "clipboard.txt").read_text() == "print('hi')\n"
         await pilot.press("ctrl+y")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         assert app.clipboard == REPLY
         assert (data_dir() / "clipboard.txt").read_text() == REPLY
 
@@ -319,7 +319,7 @@ async def test_no_model_opens_picker_and_keys_reach_everything(replay: ReplaySer
         assert app.screen is screen and screen.model == names[0]
         assert screen.prompt.value == "hi"  # the prompt waits for the model
         await pilot.press("enter")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert views(screen)[-1].status == "complete"
 
@@ -401,7 +401,7 @@ async def test_chat_with_it_from_another_screen_reaches_a_chat_shown_before(
         app.action_show_screen("backends")
         await pilot.pause()
         assert app.open_screen("chat", model="llama3.2:latest", backend="ollama")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert app.screen is screen
         assert (screen.backend_id, screen.model) == ("ollama", "llama3.2:latest")
@@ -417,7 +417,7 @@ async def test_chat_with_it_from_another_screen_reaches_a_chat_shown_before(
         assert app.open_screen("chat", model="qwen3:0.6b")
         await pilot.pause()
         assert (screen.backend_id, screen.model) == ("ollama", "qwen3:0.6b")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         assert screen.session is None
 
 

@@ -99,3 +99,151 @@ async def test_unknown_backend_is_a_clear_error() -> None:
 
     with pytest.raises(BackendUnavailable, match="No backend named 'x'"):
         controller.backend("x")
+
+
+# ------------------------------------------------------------------ services and the audit log
+
+
+class Audit:
+    """An audit writer that keeps entries in memory (or fails, like a full disk)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.entries: list[tuple[str, str, str, str, str]] = []
+        self.fail = fail
+        self.closed = False
+
+    def record(
+        self, backend: str, operation: str, target: str, outcome: str, detail: str = ""
+    ) -> None:
+        if self.fail:
+            from tui.store.db import StoreError
+
+            raise StoreError("Could not write to slmdeck.db: database or disk is full")
+        self.entries.append((backend, operation, target, outcome, detail))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def test_model_changes_are_recorded_and_reread() -> None:
+    with start_replay_server() as server:
+        audit = Audit()
+        controller = Controller([OllamaBackend(server.url)], retry_interval=0, audit=audit)
+        await controller.discover()
+        await controller.copy("ollama", "qwen2.5:0.5b", "mine:a")
+        assert "mine:a" in {m.name for m in controller.all_models()}
+        await controller.rename("ollama", "mine:a", "mine:b")
+        names = {m.name for m in controller.all_models()}
+        assert "mine:b" in names and "mine:a" not in names
+        await controller.delete("ollama", "mine:b")
+        assert "mine:b" not in {m.name for m in controller.all_models()}
+        from tui.backends.base import BackendError
+
+        with pytest.raises(BackendError):
+            await controller.delete("ollama", "no-such-model:1b")
+        op = controller.pull("ollama", "nosuchmodel-xyz:1b")
+        assert op.task is not None
+        await op.task
+        await controller.aclose()
+    assert [(e[1], e[2], e[3]) for e in audit.entries] == [
+        ("copy", "qwen2.5:0.5b -> mine:a", "done"),
+        ("rename", "mine:a -> mine:b", "done"),
+        ("delete", "mine:b", "done"),
+        ("delete", "no-such-model:1b", "failed"),
+        ("pull", "nosuchmodel-xyz:1b", "failed"),
+    ]
+    assert audit.entries[3][4] and audit.entries[4][4] == op.error  # the reason is kept
+    assert audit.closed
+
+
+async def test_a_failing_audit_log_is_logged_never_raised(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with start_replay_server() as server:
+        controller = Controller([OllamaBackend(server.url)], retry_interval=0, audit=Audit(True))
+        await controller.discover()
+        await controller.copy("ollama", "qwen2.5:0.5b", "mine:a")  # does not raise
+        await controller.aclose()  # waits for the audit write
+    assert "mine:a" in {m.name for m in controller.all_models()}
+    assert any("audit entry copy" in r.getMessage() for r in caplog.records)
+
+
+class Renaming:
+    """A fake backend: copy that claims success but copies nothing, or a rename of its own."""
+
+    def __init__(self, *, native: bool) -> None:
+        from tui.backends.base import Capability
+
+        self.id, self.kind, self.location = "fake", "fake", "memory"
+        self.capabilities = frozenset({Capability.LIST, Capability.COPY, Capability.DELETE})
+        self.models = {"a"}
+        self.calls: list[str] = []
+        if native:
+            self.rename = self._rename
+
+    def supports(self, capability: object) -> bool:
+        return capability in self.capabilities
+
+    async def probe(self) -> str:
+        return "fake"
+
+    async def list_models(self) -> list[object]:
+        from tui.backends.base import ModelInfo
+
+        return [ModelInfo(name, "fake") for name in sorted(self.models)]
+
+    async def copy(self, source: str, target: str) -> None:
+        self.calls.append("copy")  # and loses it
+
+    async def delete(self, name: str) -> None:
+        self.calls.append("delete")
+        self.models.discard(name)
+
+    async def _rename(self, source: str, target: str) -> None:
+        self.calls.append("rename")
+        self.models = (self.models - {source}) | {target}
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_rename_keeps_the_source_when_the_copy_is_not_there() -> None:
+    from tui.backends.base import BackendError
+
+    backend = Renaming(native=False)
+    audit = Audit()
+    controller = Controller([backend], retry_interval=0, audit=audit)  # type: ignore[list-item]
+    await controller.discover()
+    assert controller.can_rename("fake")
+    with pytest.raises(BackendError, match="so a was kept"):
+        await controller.rename("fake", "a", "b")
+    assert backend.calls == ["copy"] and backend.models == {"a"}
+    await controller.aclose()
+    assert [(e[1], e[3]) for e in audit.entries] == [("rename", "failed")]
+
+
+async def test_rename_is_one_step_where_the_backend_can() -> None:
+    backend = Renaming(native=True)
+    controller = Controller([backend], retry_interval=0)  # type: ignore[list-item]
+    await controller.discover()
+    await controller.rename("fake", "a", "b")
+    assert backend.calls == ["rename"]
+    assert [m.name for m in controller.all_models()] == ["b"]
+    await controller.aclose()
+
+
+async def test_stores_are_opened_once_and_closed_with_the_controller(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    controller = Controller([], retry_interval=0, data_dir=tmp_path)
+    first, again = await asyncio.gather(controller.chat_history(), controller.chat_history())
+    assert first is again
+    session = await first.create_session("t", "ollama", "m")
+    drafts = await controller.drafts()
+    await drafts.save("new:1", "modelfile", "FROM x")
+    assert [d.key for d in await drafts.pending()] == ["new:1"]
+    assert (tmp_path / "slmdeck.db").is_file()
+    await controller.aclose()
+    from tui.persist import ChatHistory
+
+    reopened = ChatHistory.open(tmp_path)
+    assert [s.id for s in await reopened.sessions()] == [session.id]
+    reopened.close()

@@ -18,7 +18,7 @@ import tui.screens.editor as editor_module
 from tests.conftest import FIXTURES, TINY_ONNX
 from tests.ollama_replay import ReplayServer, start_replay_server
 from tests.readonly import ReadOnlyDir, read_only_folder
-from tests.waiting import until
+from tests.waiting import until, workers_done
 from tui.app import SlmdeckApp, make_app
 from tui.config import Config, data_dir
 from tui.controller import OperationState
@@ -147,7 +147,7 @@ async def test_save_writes_file_with_backup(tmp_path: Path) -> None:
         assert screen.dirty
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: not screen.dirty, "the save")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         assert target.read_text() == 'FROM llama3.2\nSYSTEM "Be brief."'
         assert (tmp_path / "Modelfile.bak").read_text() == "FROM llama3.2\n"
         assert sorted(os.listdir(tmp_path)) == ["Modelfile", "Modelfile.bak"]
@@ -181,7 +181,7 @@ async def test_read_only_folder_says_why_and_keeps_text(readonly_dir: ReadOnlyDi
         edited = screen.editor.text
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: messages(app, "error"), "the error")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         reason = NOT_WRITABLE[readonly_dir.errno].format(folder)
         assert messages(app, "error") == [
             f"Could not save {target}: {reason}. Your text is still here, and kept as a draft."
@@ -251,14 +251,14 @@ async def test_autosaved_draft_is_offered_after_the_app_is_gone(
         await pilot.press("ctrl+s")
         await answer_prompt(pilot, str(tmp_path / "Restored.Modelfile"))
         await wait_for(pilot, lambda: not screen.dirty, "the save")
-        await second.workers.wait_for_complete()
+        await workers_done(second)
         assert (tmp_path / "Restored.Modelfile").read_text() == typed
         assert pending_drafts() == []
 
     third = editor_app()
     async with third.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
-        await third.workers.wait_for_complete()
+        await workers_done(third)
         assert isinstance(third.screen, EditorScreen)  # nothing offered
 
 
@@ -321,7 +321,7 @@ async def test_open_ollama_model_shows_its_modelfile(replay: ReplayServer) -> No
         assert edited != model.modelfile() and screen.dirty
         app.open_screen("editor", model="llama3.2:latest", backend="ollama")
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         assert screen.editor.text == edited
 
 
@@ -440,7 +440,7 @@ async def test_onnx_model_opens_and_create_writes_its_inference_model(tmp_path: 
         assert '"Name": "my-tiny-llama"' in edited
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: not screen.dirty, "the write")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         assert (folder / "inference_model.json").read_text() == edited
         assert (folder / "inference_model.json.bak").read_text() == original
         assert any("uses the new inference_model.json" in m for m in messages(app))

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Static
 from tests.conftest import FIXTURES, REPO, TINY_ONNX
 from tests.ollama_replay import Faults, start_replay_server
 from tests.waiting import until as run_until
+from tests.waiting import workers_done
 from tui.app import SlmdeckApp, make_app
 from tui.backends.base import ChatMessage, ChatOptions
 from tui.config import Config
@@ -237,7 +238,7 @@ async def test_unload_the_highlighted_model_by_key(onnx_models: Path) -> None:
         assert str(table.get_cell(f"onnx\x00{name}", "name")) == name
         assert str(table.get_cell(f"onnx\x00{name}", "size")).endswith("KiB")
         await pilot.press("u")
-        await app.workers.wait_for_complete()
+        await workers_done(app)
         await pilot.pause()
         assert await app.controller.backends["onnx"].ps() == []
         assert table.row_count == 0
@@ -274,7 +275,7 @@ async def test_unload_through_ollama_and_its_refusal(free_port: int) -> None:
                 times=1,
             )
             await pilot.press("u")
-            await app.workers.wait_for_complete()
+            await workers_done(app)
             await pilot.pause()
             errors = [n.message for n in app._notifications if n.severity == "error"]
             assert len(errors) == 1 and errors[0].startswith("Could not unload llama3.2:latest: ")
@@ -282,7 +283,7 @@ async def test_unload_through_ollama_and_its_refusal(free_port: int) -> None:
             assert table.row_count == 1
             # The second try goes through.
             await pilot.press("u")
-            await app.workers.wait_for_complete()
+            await workers_done(app)
             await pilot.pause()
             assert table.row_count == 0
             assert not server.state.loaded

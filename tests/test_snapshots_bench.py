@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import FIXTURES
 from tests.ollama_replay import ReplayServer, start_replay_server
-from tests.waiting import until
+from tests.waiting import until, workers_done
 from tui.app import make_app
 from tui.backends.base import ChatStats
 from tui.config import Config, data_dir
@@ -128,7 +128,7 @@ async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
     await app.screen.ready.wait()
     await until(pilot, lambda: app.last_sample is not None)
     assert app.last_sample is not None
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.press("space")  # select the first model
     await pilot.pause()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXTURES
-from tests.waiting import until
+from tests.waiting import until, workers_done
 from tui.app import make_app
 from tui.chatflow import open_chat_store
 from tui.config import Config, data_dir
@@ -58,7 +58,7 @@ async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
     await app.screen.ready.wait()
     await until(pilot, lambda: app.last_sample is not None)
     assert app.last_sample is not None
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause()
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXTURES
-from tests.waiting import until
+from tests.waiting import until, workers_done
 from tui.app import make_app
 from tui.config import Config
 from tui.monitor import Monitor, load_samples
@@ -56,7 +56,7 @@ async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
     doc = EditorDoc(kind=MODELFILE, new_id="snapshot")
     await screen.load_document(doc, MODELFILE_TEXT, saved=False)
     screen.editor.move_cursor((7, 18))
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause()
 
 

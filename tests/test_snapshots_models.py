@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import FIXTURES
 from tests.ollama_replay import ReplayServer, start_replay_server
-from tests.waiting import until
+from tests.waiting import until, workers_done
 from tui.app import make_app
 from tui.config import Config, data_dir
 from tui.monitor import Monitor, load_samples
@@ -64,9 +64,9 @@ async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
         body = screen.query("#details-body")
         return bool(rows or (body and "Reading" not in str(body.first().render())))
 
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await until(pilot, settled, "the rows or the details read")
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause()
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FIXTURES
-from tests.waiting import until
+from tests.waiting import until, workers_done
 from tui.app import make_app
 from tui.config import Config
 from tui.monitor import Monitor, load_samples
@@ -36,7 +36,7 @@ async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
     await until(pilot, lambda: app.last_sample is not None)
     assert app.last_sample is not None
     await app.controller.refresh_loaded_models()
-    await app.workers.wait_for_complete()
+    await workers_done(app)
     await pilot.pause()
 
 

@@ -30,3 +30,16 @@ async def until_loop(predicate: Callable[[], object], what: str = "the condition
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+async def workers_done(app: Any) -> None:
+    """Wait until no worker of the app runs. An exclusive worker replaced by a newer one ends
+    cancelled (which ``wait_for_complete`` raises): that is not a failure, wait for the rest."""
+    from textual.worker import WorkerCancelled
+
+    while True:
+        try:
+            await app.workers.wait_for_complete()
+        except WorkerCancelled:
+            continue
+        return

@@ -16,8 +16,9 @@ from textual.worker import Worker
 from tui import __version__
 from tui.config import Config, config_dir, load_config
 from tui.controller import Controller, Event, OperationState, OperationUpdated
+from tui.messages import MonitorSampled
 from tui.screens import SCREENS, load_screen
-from tui.screens.base import DeckScreen, MonitorSampled
+from tui.screens.base import DeckScreen
 
 if TYPE_CHECKING:
     from tui.monitor.monitor import Monitor
@@ -99,7 +100,10 @@ class SlmdeckApp(App[None]):
         self._sampling: Worker[None] | None = None
 
     def on_mount(self) -> None:
+        from tui.logfile import file_log
         from tui.theming import load_themes
+
+        file_log()  # warnings and tracebacks go to slmdeck.log in the data dir (opened on need)
 
         themes, problems = load_themes(config_dir() / "themes")
         for theme in themes:
@@ -145,7 +149,10 @@ class SlmdeckApp(App[None]):
         self.exit()
 
     async def on_unmount(self) -> None:
+        from tui.logfile import close_file_log
+
         await self.controller.aclose()
+        close_file_log()
 
     def start_sampling(self) -> None:
         """Sample resources every ``monitor_interval`` from now on; later calls do nothing.

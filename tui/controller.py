@@ -2,8 +2,13 @@
 
 It owns the backends, discovers them concurrently at start with short timeouts (never delaying the
 first paint), keeps each one's up/down state with a readable reason, retries those that are down,
-and runs long operations (pull, create, import) as cancellable tasks that report progress.
+and runs long operations (pull, create, import, bench) as cancellable tasks that report progress.
 Listeners receive small event objects; the Textual app turns them into messages.
+
+Every model operation a screen asks for (show, delete, copy, rename, pull, import, create, unload,
+adding a model folder) is a method here, and each one that changes a model store is written to the
+audit log. The records on disk (chat history, editor drafts, bench results, documents) are reached
+through it too, so a screen never calls a backend or a store itself.
 """
 
 from __future__ import annotations
@@ -12,19 +17,26 @@ import asyncio
 import enum
 import itertools
 import logging
+import os
+import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from tui.backends.base import (
     Backend,
     BackendError,
+    BackendResponseError,
     BackendUnavailable,
     Capability,
     ChatChunk,
     ChatMessage,
     ChatOptions,
+    CreateRequest,
+    InvalidInput,
+    ModelDetails,
     ModelInfo,
     Progress,
     RunningModel,
@@ -33,10 +45,11 @@ from tui.backends.base import (
 from tui.core.coalesce import Coalescer, Scheduler, loop_scheduler
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from tui.config import Config
+    from tui.core.benchmark import Benchmark, BenchSpec
     from tui.monitor.monitor import Monitor
+    from tui.persist import BenchResults, ChatHistory, DraftBook
+    from tui.store.files import FileSystem, SaveResult
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +126,29 @@ Event = BackendChanged | ModelsChanged | OperationUpdated
 Listener = Callable[[Event], None]
 
 
+class AuditWriter(Protocol):
+    """Where the controller records model operations; blocking, called in a thread."""
+
+    def record(
+        self, backend: str, operation: str, target: str, outcome: str, detail: str = ""
+    ) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FolderAdded:
+    """What :meth:`Controller.register_model_dir` did."""
+
+    state: BackendState
+    """The backend's state after re-reading its folders."""
+    settings_error: str = ""
+    """Why the folder could not be saved in the settings (it is used for now), or ""."""
+
+
+_Store = TypeVar("_Store", "ChatHistory", "DraftBook", "BenchResults")
+
+
 def build_backends(config: Config) -> list[Backend]:
     """Create the backend clients named by ``config``; creating one contacts nothing."""
     from tui.backends.onnx_genai import OnnxGenAIBackend
@@ -158,6 +194,40 @@ def monitor_disk_paths(config: Config) -> list[Path]:
     return one_per_filesystem(candidates)
 
 
+async def copy_folder(source: Path, target: Path) -> AsyncIterator[Progress]:
+    """Copy a model folder to ``target`` with byte progress; nothing is left half-written.
+
+    Files go to a hidden sibling first, renamed into place only when all are copied; a failure or
+    cancellation removes the partial copy.
+
+    Raises:
+        InvalidInput: ``target`` exists already.
+    """
+
+    def plan() -> tuple[list[tuple[Path, int]], bool]:
+        found = [(p, p.stat().st_size) for p in sorted(source.rglob("*")) if p.is_file()]
+        return found, target.exists()
+
+    files, exists = await asyncio.to_thread(plan)
+    if exists:
+        raise InvalidInput(f"{target} exists already; remove it or register it in place")
+    total = sum(size for _, size in files) or 1
+    tmp = target.with_name(f".{target.name}.partial")
+    await asyncio.to_thread(shutil.rmtree, tmp, True)
+    done = 0
+    try:
+        for file, size in files:
+            dest = tmp / file.relative_to(source)
+            await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(shutil.copy2, file, dest)
+            done += size
+            yield Progress(f"copying {file.name}", completed=done, total=total)
+        await asyncio.to_thread(os.replace, tmp, target)
+    except BaseException:
+        await asyncio.to_thread(shutil.rmtree, tmp, True)
+        raise
+
+
 class Controller:
     """Owns backends and operations; every method is safe to call from the event loop."""
 
@@ -173,6 +243,8 @@ class Controller:
         progress_interval: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
         schedule: Scheduler = loop_scheduler,
+        audit: AuditWriter | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         self.backends: dict[str, Backend] = {b.id: b for b in backends}
         self.states: dict[str, BackendState] = {
@@ -199,10 +271,20 @@ class Controller:
         ``None`` when the stream from :meth:`chat` ends), ``None`` when none is."""
         self.loaded_models: tuple[RunningModel, ...] | None = None
         """What the backends held at the last :meth:`refresh_loaded_models` (``None``: not yet)."""
+        self.audit = audit
+        """Where model operations are recorded (``None``: nowhere)."""
+        self._audit_writes: set[asyncio.Task[None]] = set()
+        self._data_dir = data_dir
+        self._stores: dict[str, object] = {}
+        self._store_lock: asyncio.Lock | None = None
 
     @classmethod
     def from_config(cls, config: Config, *, monitor: Monitor | None = None) -> Controller:
         """Build the controller the settings describe (``monitor``: a replay, for tests)."""
+        from tui.config import data_dir
+        from tui.persist import AuditFile
+
+        folder = data_dir()
         return cls(
             build_backends(config),
             monitor=monitor,
@@ -210,7 +292,18 @@ class Controller:
             retry_interval=config.retry_interval,
             monitor_interval=config.monitor_interval,
             disk_paths=monitor_disk_paths(config),
+            audit=AuditFile(folder),
+            data_dir=folder,
         )
+
+    @property
+    def data_dir(self) -> Path:
+        """The folder of slmdeck's own data (history, drafts, exports, managed models)."""
+        if self._data_dir is None:
+            from tui.config import data_dir
+
+            return data_dir()
+        return self._data_dir
 
     # ------------------------------------------------------------------ resources
 
@@ -357,6 +450,45 @@ class Controller:
         except KeyError:
             raise BackendUnavailable(f"No backend named {backend_id!r} is configured") from None
 
+    def capabilities(self, backend_id: str) -> frozenset[Capability]:
+        """What ``backend_id`` can do (nothing, for a backend that is not configured)."""
+        backend = self.backends.get(backend_id)
+        return backend.capabilities if backend is not None else frozenset()
+
+    def supports(self, backend_id: str, capability: Capability) -> bool:
+        return capability in self.capabilities(backend_id)
+
+    def kind_of(self, backend_id: str) -> str:
+        """The kind of ``backend_id`` (``ollama``, ``onnx``, ``openai``), or "" if unknown."""
+        backend = self.backends.get(backend_id)
+        return backend.kind if backend is not None else ""
+
+    def backend_ids(
+        self, capability: Capability | None = None, *, up: bool = False, kind: str = ""
+    ) -> list[str]:
+        """Configured backends, in order: those with ``capability``, of ``kind``, and up if asked."""
+        return [
+            b.id
+            for b in self.backends.values()
+            if (capability is None or b.supports(capability))
+            and (not kind or b.kind == kind)
+            and (not up or self.states[b.id].status is BackendStatus.UP)
+        ]
+
+    def can_rename(self, backend_id: str) -> bool:
+        """True when the backend renames models, or can copy and delete them."""
+        backend = self.backends.get(backend_id)
+        if backend is None:
+            return False
+        return (
+            callable(getattr(backend, "rename", None))
+            or {
+                Capability.COPY,
+                Capability.DELETE,
+            }
+            <= backend.capabilities
+        )
+
     async def running_models(self) -> list[RunningModel]:
         """Loaded models of every backend that can say; backends that fail are skipped."""
 
@@ -397,6 +529,238 @@ class Controller:
 
         return tracked()
 
+    # ------------------------------------------------------------------ models
+
+    async def show(self, backend_id: str, name: str) -> ModelDetails:
+        """Everything ``backend_id`` says about model ``name``.
+
+        Raises:
+            BackendError: The backend is unknown, cannot show models or failed (says why).
+        """
+        return await self.backend(backend_id).show(name)
+
+    async def delete(self, backend_id: str, name: str) -> None:
+        """Delete model ``name``, record it in the audit log, then re-read the backend's models.
+
+        Raises:
+            BackendError: The model was not deleted (the message says why).
+        """
+        try:
+            await self.backend(backend_id).delete(name)
+        except BackendError as exc:
+            self.record(backend_id, "delete", name, "failed", str(exc))
+            raise
+        self.record(backend_id, "delete", name, "done")
+        await self.refresh(backend_id)
+
+    async def copy(self, backend_id: str, source: str, target: str) -> None:
+        """Copy model ``source`` as ``target`` (recorded), then re-read the backend's models.
+
+        Raises:
+            BackendError: Nothing was copied (the message says why).
+        """
+        what = f"{source} -> {target}"
+        try:
+            await self.backend(backend_id).copy(source, target)
+        except BackendError as exc:
+            self.record(backend_id, "copy", what, "failed", str(exc))
+            raise
+        self.record(backend_id, "copy", what, "done")
+        await self.refresh(backend_id)
+
+    async def rename(self, backend_id: str, source: str, target: str) -> None:
+        """Rename model ``source`` to ``target`` (recorded), then re-read the backend's models.
+
+        A backend with a ``rename`` of its own renames in one step. Otherwise the model is copied,
+        the copy is checked to be there (``show``, or the model list), and only then is the
+        source deleted: a failure at any step leaves the source as it was.
+
+        Raises:
+            BackendError: The rename did not happen, or only its copy did (the message says which).
+        """
+        backend = self.backend(backend_id)
+        what = f"{source} -> {target}"
+        try:
+            native = getattr(backend, "rename", None)
+            renamed = False
+            if callable(native):
+                try:
+                    await native(source, target)
+                    renamed = True
+                except Unsupported:
+                    pass  # a rename that says it cannot: copy and delete instead
+            if not renamed:
+                await backend.copy(source, target)
+                await self._verify_copy(backend, source, target)
+                try:
+                    await backend.delete(source)
+                except BackendError as exc:
+                    raise BackendError(
+                        f"{target} was created, but {source} could not be removed: {exc}",
+                        backend=backend_id,
+                    ) from exc
+        except BackendError as exc:
+            self.record(backend_id, "rename", what, "failed", str(exc))
+            await self.refresh(backend_id)
+            raise
+        self.record(backend_id, "rename", what, "done")
+        await self.refresh(backend_id)
+
+    async def _verify_copy(self, backend: Backend, source: str, target: str) -> None:
+        """Raise unless ``target`` exists now (so deleting ``source`` loses nothing)."""
+        problem = f"the copy {target} could not be found after copying, so {source} was kept"
+        if backend.supports(Capability.SHOW):
+            try:
+                await backend.show(target)
+            except BackendError as exc:
+                raise BackendResponseError(f"{problem} ({exc})", backend=backend.id) from exc
+            return
+        if backend.supports(Capability.LIST):
+            names = {m.name for m in await backend.list_models()}
+            if target in names or f"{target}:latest" in names:
+                return
+            raise BackendResponseError(problem, backend=backend.id)
+
+    def pull(self, backend_id: str, name: str) -> Operation:
+        """Start pulling model ``name`` into ``backend_id`` as an operation."""
+        backend = self.backend(backend_id)
+        return self.run_operation("pull", f"pull {name}", backend_id, lambda: backend.pull(name))
+
+    def import_gguf(self, backend_id: str, path: Path, name: str) -> Operation:
+        """Import a local GGUF file as model ``name`` (hash, upload the blob, create)."""
+        backend = self.backend(backend_id)
+        return self.run_operation(
+            "import", f"import {name}", backend_id, lambda: backend.import_gguf(path, name)
+        )
+
+    def create(
+        self,
+        backend_id: str,
+        request: CreateRequest,
+        *,
+        files: Sequence[Path] = (),
+        adapters: Sequence[Path] = (),
+    ) -> Operation:
+        """Create model ``request.model``; local weight and adapter files are uploaded first."""
+        backend = self.backend(backend_id)
+
+        def steps() -> AsyncIterator[Progress]:
+            if files or adapters:
+                # Local weights or an adapter: uploaded as blobs first (air-gapped: no registry).
+                return backend.create_with_uploads(request, files=files, adapters=adapters)
+            return backend.create(request)
+
+        return self.run_operation("create", f"create {request.model}", backend_id, steps)
+
+    async def register_model_dir(
+        self, backend_id: str, folder: Path, *, config: Config | None = None
+    ) -> FolderAdded:
+        """Make ``backend_id`` read models from ``folder`` too, and keep it in ``config``.
+
+        The folder is added to ``config.model_dirs`` and the settings saved (a failure to save
+        is told in the result: the folder is used for now); the entry goes to the audit log.
+
+        Raises:
+            BackendError: The backend does not read models from folders.
+        """
+        settings_error = ""
+        if config is not None and folder not in config.model_dirs:
+            from tui.config import save_config
+
+            config.model_dirs.append(folder)
+            try:
+                await asyncio.to_thread(save_config, config)
+            except OSError as exc:
+                settings_error = str(exc)
+        try:
+            state = await self.add_model_dir(backend_id, folder)
+        except BackendError as exc:
+            self.record(backend_id, "register", str(folder), "failed", str(exc))
+            raise
+        self.record(backend_id, "register", str(folder), "done")
+        return FolderAdded(state, settings_error)
+
+    def copy_model_folder(
+        self,
+        backend_id: str,
+        folder: Path,
+        *,
+        config: Config | None = None,
+        registered: Callable[[FolderAdded | BackendError], None] | None = None,
+    ) -> Operation:
+        """Copy ``folder`` into ``<data dir>/models`` and register that managed folder.
+
+        ``registered`` is told the outcome of the registration once the copy is done.
+        """
+        managed = self.data_dir / "models"
+        target = managed / folder.name
+
+        async def steps() -> AsyncIterator[Progress]:
+            await asyncio.to_thread(managed.mkdir, parents=True, exist_ok=True)
+            async for step in copy_folder(folder, target):
+                yield step
+            try:
+                added: FolderAdded | BackendError = await self.register_model_dir(
+                    backend_id, managed, config=config
+                )
+            except BackendError as exc:
+                added = exc
+            if registered is not None:
+                registered(added)
+
+        return self.run_operation(
+            "import", f"copy {folder.name}", backend_id, steps, refresh_after=False
+        )
+
+    def bench(
+        self, targets: Sequence[tuple[str, str]], spec: BenchSpec, *, vram_source: str = ""
+    ) -> tuple[Benchmark, Operation]:
+        """Run ``spec`` on each ``(backend id, model)`` in turn, as one cancellable operation.
+
+        The benchmark's :attr:`~tui.core.benchmark.Benchmark.results` fill in as models finish.
+
+        Raises:
+            BackendError: A backend is not configured (nothing is started).
+        """
+        from tui.core.benchmark import Benchmark, gpu_memory_used
+        from tui.core.sanitize import sanitize
+
+        chosen = [(self.backend(b), name) for b, name in targets]
+
+        def vram() -> int | None:
+            return gpu_memory_used(self.monitor.latest)
+
+        bench = Benchmark(chosen, spec, vram=vram, vram_source=vram_source)
+        names = ", ".join(sanitize(name) for _, name in targets)
+        title = f"Bench {names}" if len(targets) < 3 else f"Bench {len(targets)} models"
+
+        async def steps() -> AsyncIterator[Progress]:
+            async for event in bench.run():
+                yield Progress(event.status, event.completed, event.total)
+
+        backends = ",".join(sorted({b for b, _ in targets}))
+        return bench, self.run_operation("bench", title, backends, steps, refresh_after=False)
+
+    # ------------------------------------------------------------------ audit
+
+    def record(
+        self, backend: str, operation: str, target: str, outcome: str, detail: str = ""
+    ) -> None:
+        """Append an entry to the audit log, in a thread; a failure is logged, never raised."""
+        audit = self.audit
+        if audit is None:
+            return
+
+        async def write() -> None:
+            try:
+                await asyncio.to_thread(audit.record, backend, operation, target, outcome, detail)
+            except Exception:  # the log is a record, not a gate: the operation already happened
+                log.exception("audit entry %s %s %s not written", operation, target, outcome)
+
+        task = asyncio.get_running_loop().create_task(write(), name=f"audit:{operation}")
+        self._audit_writes.add(task)
+        task.add_done_callback(self._audit_writes.discard)
+
     # ------------------------------------------------------------------ operations
 
     def run_operation(
@@ -436,6 +800,7 @@ class Controller:
                 op.error = f"unexpected error: {type(exc).__name__}: {exc}"
             op.finished_at = time.monotonic()
             updates.finish(None)
+            self.record(backend_id, kind, title.partition(" ")[2], op.state.value, op.error)
             if refresh_after and op.state is not OperationState.CANCELLED:
                 await self.refresh(backend_id)
 
@@ -453,14 +818,104 @@ class Controller:
     def running_operations(self) -> list[Operation]:
         return [o for o in self.operations.values() if o.state is OperationState.RUNNING]
 
+    # ------------------------------------------------------------------ records on disk
+
+    async def chat_history(self) -> ChatHistory:
+        """The chat history in the data dir, opened on first use (replies a crash left
+        streaming are marked interrupted then).
+
+        Raises:
+            StoreError: The database cannot be opened (the message says why and where).
+        """
+        from tui.persist import ChatHistory
+
+        return await self._store("chats", ChatHistory.open)
+
+    async def drafts(self) -> DraftBook:
+        """The editor's drafts in the data dir, opened on first use.
+
+        Raises:
+            StoreError: The database cannot be opened.
+        """
+        from tui.persist import DraftBook
+
+        return await self._store("drafts", DraftBook.open)
+
+    async def bench_results(self) -> BenchResults:
+        """Stored bench results in the data dir, opened on first use.
+
+        Raises:
+            StoreError: The database cannot be opened.
+        """
+        from tui.persist import BenchResults
+
+        return await self._store("bench", BenchResults.open)
+
+    async def _store(self, name: str, opener: Callable[[Path], _Store]) -> _Store:
+        # One of each, opened in a thread; two screens asking at once share the one opened.
+        if self._store_lock is None:
+            self._store_lock = asyncio.Lock()
+        async with self._store_lock:
+            store = self._stores.get(name)
+            if store is None:
+                store = await asyncio.to_thread(opener, self.data_dir)
+                self._stores[name] = store
+        return store  # type: ignore[return-value]
+
+    async def read_document(self, path: Path) -> str:
+        """The text of a Modelfile or inference_model.json on disk.
+
+        Raises:
+            FileReadError: It cannot be read (the message says why).
+        """
+        from tui.store.files import read_document
+
+        return await asyncio.to_thread(read_document, path)
+
+    async def save_document(
+        self, path: Path, text: str, *, fs: FileSystem | None = None
+    ) -> SaveResult:
+        """Save ``text`` to ``path`` atomically, keeping the previous version as ``.bak``.
+
+        Raises:
+            FileSaveError: Nothing was written (the message says why); the file is unchanged.
+        """
+        from tui.store.files import DEFAULT_FS, save_atomic
+
+        return await asyncio.to_thread(save_atomic, path, text, fs=fs or DEFAULT_FS)
+
+    async def write_file(self, path: Path, text: str) -> None:
+        """Write ``text`` to ``path`` atomically (an export, the clipboard file), creating its
+        folder.
+
+        Raises:
+            OSError: It could not be written.
+        """
+        from tui.chatflow import write_atomic
+
+        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(write_atomic, path, text)
+
     # ------------------------------------------------------------------ shutdown
 
     async def aclose(self) -> None:
-        """Cancel background work, close every backend and release the monitor (NVML)."""
+        """Cancel background work, close every backend and store, release the monitor (NVML)."""
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Audit entries are never cancelled: each is a short write, and the record must land.
+        if self._audit_writes:
+            await asyncio.gather(*self._audit_writes, return_exceptions=True)
+        closers: list[Callable[[], None]] = [s.close for s in self._stores.values()]  # type: ignore[attr-defined]
+        self._stores.clear()
+        if self.audit is not None:
+            closers.append(self.audit.close)
+        for close in closers:
+            try:
+                await asyncio.to_thread(close)
+            except Exception:
+                log.exception("closing a store failed")
         if self._monitor is not None:
             self._monitor.close()
         for backend in self.backends.values():

@@ -1,36 +1,68 @@
-"""Base class of slmdeck's screens: typed access to the app, controller events, resource samples."""
+"""Base class of slmdeck's screens: typed access to the app, controller events, resource samples,
+and one place where a failed worker is told, logged and recovered from."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, cast
 
 from textual import events, on
-from textual.message import Message
 from textual.screen import Screen
+from textual.widget import Widget
+from textual.worker import Worker, WorkerState
 
 from tui.controller import BackendChanged, Event, ModelsChanged, OperationUpdated
-from tui.messages import ControllerEvent
+from tui.messages import ControllerEvent, MonitorSampled
 from tui.widgets.gauge_strip import GaugeStrip
 
 if TYPE_CHECKING:
-    from tui.app import SlmdeckApp
+    from tui.config import Config
+    from tui.controller import Controller
     from tui.monitor.sample import Sample
 
+__all__ = ["Deck", "DeckScreen", "MonitorSampled", "report_worker_error"]
 
-class MonitorSampled(Message):
-    """A new resource sample, posted by the app to the active deck screen.
 
-    A newer one replaces an older one still waiting in the queue, so a busy screen never works
-    through a backlog of stale samples.
-    """
+class Deck(Protocol):
+    """What screens use of the app (:class:`tui.app.SlmdeckApp` is one), so that this module
+    does not import the app that imports it."""
 
-    def __init__(self, sample: Sample) -> None:
-        super().__init__()
-        self.sample = sample
+    config: Config
+    controller: Controller
+    screen_options: dict[str, str]
+    last_sample: Sample | None
 
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, MonitorSampled)
+    def start_sampling(self) -> None: ...
+
+    def open_screen(self, name: str, **options: str) -> bool: ...
+
+    def reprobe(self) -> None: ...
+
+
+def worker_title(node: Widget, worker: Worker[object]) -> str:
+    """What a worker was doing, for people: ``Models: fetch details``."""
+    owner = type(node).__name__.removesuffix("Screen") or type(node).__name__
+    return f"{owner}: {worker.name.strip('_').replace('_', ' ') or 'a background task'}"
+
+
+def report_worker_error(node: Widget, worker: Worker[object]) -> None:
+    """Tell the user what failed (a toast) and write its traceback to the log file."""
+    from tui.core.sanitize import sanitize
+    from tui.logfile import log_error
+
+    error = worker.error
+    what = worker_title(node, worker)
+    reason = (
+        f"{type(error).__name__}: {sanitize(str(error))}" if error is not None else "unknown error"
+    )
+    path = log_error(what, error if error is not None else RuntimeError(reason))
+    node.notify(
+        f"{what} failed ({reason}). The screen goes on; details are in {path}.",
+        title="Something went wrong",
+        severity="error",
+        timeout=15,
+        markup=False,
+    )
 
 
 class DeckScreen(Screen[None]):
@@ -42,12 +74,8 @@ class DeckScreen(Screen[None]):
     _missed: dict[tuple[str, object], Event] | None = None
 
     @property
-    def deck(self) -> SlmdeckApp:
-        from tui.app import SlmdeckApp
-
-        app = self.app
-        assert isinstance(app, SlmdeckApp)
-        return app
+    def deck(self) -> Deck:
+        return cast("Deck", self.app)
 
     @on(events.Mount)
     def _subscribe(self) -> None:
@@ -70,6 +98,18 @@ class DeckScreen(Screen[None]):
         rate = self.deck.controller.live_tokens_per_second
         for strip in self.query(GaugeStrip):
             strip.show(message.sample, rate)
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        # Workers run with exit_on_error=False: one that raises must neither end the app nor
+        # fail silently, leaving the screen waiting for it forever.
+        if event.state is WorkerState.ERROR:
+            report_worker_error(self, event.worker)
+            self.worker_failed(event.worker)
+
+    def worker_failed(self, worker: Worker[object]) -> None:
+        """Put the screen back in a usable state after ``worker`` raised (it has been told and
+        logged already); screens with a pane waiting for a worker override this."""
 
     @on(events.Unmount)
     def _unsubscribe_all(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
@@ -24,7 +24,6 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer, Header, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
-from tui.backends.base import Backend, BackendError, Capability, InvalidInput, ModelInfo, Progress
 from tui.controller import ModelsChanged, Operation, OperationState, OperationUpdated
 from tui.core.bench_prompts import PROMPT_SET_HELP, PROMPT_SETS
 from tui.core.benchmark import (
@@ -34,13 +33,12 @@ from tui.core.benchmark import (
     Spread,
     export_json,
     export_markdown,
-    gpu_memory_used,
 )
 from tui.core.sanitize import sanitize
 from tui.messages import ControllerEvent
 from tui.monitor.fmt import format_bytes
 from tui.screens.base import DeckScreen
-from tui.store.bench import BenchStore
+from tui.types import BackendError, BenchResults, Capability, InvalidInput, ModelInfo
 from tui.widgets.gauge_strip import GaugeStrip
 from tui.widgets.gauges import bar
 
@@ -200,7 +198,7 @@ class BenchScreen(DeckScreen):
         """Results of this app run, in the order they finished."""
         self.past: list[ModelResult] = []
         """Results stored by earlier runs of the app."""
-        self.store: BenchStore | None = None
+        self.store: BenchResults | None = None
         self.operation: Operation | None = None
         self.bench: Benchmark | None = None
         self._taken = 0
@@ -254,12 +252,9 @@ class BenchScreen(DeckScreen):
 
     @work(group="bench-store", exit_on_error=False)
     async def _open_store(self) -> None:
-        from tui.config import data_dir
-        from tui.store.bench import open_bench_store
-
         try:
-            self.store = await asyncio.to_thread(open_bench_store, data_dir())
-            self.past = await asyncio.to_thread(self.store.recent)
+            self.store = await self.deck.controller.bench_results()
+            self.past = await self.store.recent()
         except Exception as exc:  # the bench still works without history: say why it is missing
             self.notify(
                 f"Past bench results are unavailable: {exc}",
@@ -279,9 +274,7 @@ class BenchScreen(DeckScreen):
         return [
             m
             for m in controller.all_models()
-            if (b := controller.backends.get(m.backend)) is not None
-            and b.supports(Capability.CHAT)
-            and is_benchable(m)
+            if controller.supports(m.backend, Capability.CHAT) and is_benchable(m)
         ]
 
     def _fill_models(self) -> None:
@@ -390,34 +383,16 @@ class BenchScreen(DeckScreen):
                 f"No model to bench: {reason}.", title="Bench", severity="warning", markup=False
             )
             return
-        controller = self.deck.controller
         try:
             spec = BenchSpec(self.prompt_set, self.repetitions, self.max_tokens)
-            targets: list[tuple[Backend, str]] = [
-                (controller.backend(b), name) for b, name in chosen
-            ]
+            bench, operation = self.deck.controller.bench(chosen, spec, vram_source=VRAM_SOURCE)
         except (InvalidInput, BackendError) as exc:
             self.notify(str(exc), title="Bench", severity="error", timeout=8, markup=False)
             return
-
-        def vram() -> int | None:
-            return gpu_memory_used(controller.monitor.latest)
-
-        bench = Benchmark(targets, spec, vram=vram, vram_source=VRAM_SOURCE)
         self.bench = bench
         self._taken = 0
         self._batch = datetime.now().strftime("%Y%m%d-%H%M%S")
-        names = ", ".join(sanitize(name) for _, name in chosen)
-        title = f"Bench {names}" if len(chosen) < 3 else f"Bench {len(chosen)} models"
-
-        async def steps() -> AsyncIterator[Progress]:
-            async for event in bench.run():
-                yield Progress(event.status, event.completed, event.total)
-
-        backends = ",".join(sorted({b for b, _ in chosen}))
-        self.operation = controller.run_operation(
-            "bench", title, backends, steps, refresh_after=False
-        )
+        self.operation = operation
         self._show_operation(self.operation)
 
     def action_cancel(self) -> None:
@@ -447,7 +422,7 @@ class BenchScreen(DeckScreen):
             return
         try:
             for offset, result in enumerate(results):
-                saved = await asyncio.to_thread(store.add, result, batch)
+                saved = await store.add(result, batch)
                 self.results[start + offset] = saved
         except Exception as exc:
             self.notify(
@@ -569,22 +544,19 @@ class BenchScreen(DeckScreen):
     @work(group="bench-export", exit_on_error=False)
     async def action_export(self) -> None:
         """Write the table (in its order) to ``exports/bench-<time>.md`` and ``.json``."""
-        from tui.chatflow import write_atomic
-        from tui.config import data_dir
-
+        controller = self.deck.controller
         results = [r for r, _ in self._shown]
         if not results:
             self.notify(
                 "Nothing to export yet: run a bench first.", title="Export", timeout=4, markup=False
             )
             return
-        directory = data_dir() / "exports"
+        directory = controller.data_dir / "exports"
         base = directory / f"bench-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
         md, js = base.with_suffix(".md"), base.with_suffix(".json")
         try:
-            await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
-            await asyncio.to_thread(write_atomic, md, export_markdown(results))
-            await asyncio.to_thread(write_atomic, js, export_json(results))
+            await controller.write_file(md, export_markdown(results))
+            await controller.write_file(js, export_json(results))
         except OSError as exc:
             self.notify(
                 f"Could not export: {exc}",

@@ -25,24 +25,19 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static
 from textual.worker import Worker
 
-from tui.backends.base import Capability, ModelInfo
 from tui.chatflow import (
     ChatTurn,
     code_blocks,
-    export_session,
     format_stats,
     history,
-    open_chat_store,
     options_from_dict,
     session_title,
-    write_atomic,
 )
 from tui.controller import ModelsChanged
 from tui.core.sanitize import sanitize
-from tui.messages import ControllerEvent
-from tui.screens.base import DeckScreen, MonitorSampled
-from tui.store.chats import ChatStore, Session
-from tui.store.db import StoreError
+from tui.messages import ControllerEvent, MonitorSampled
+from tui.screens.base import DeckScreen
+from tui.types import Capability, ChatHistory, ModelInfo, Session, StoreError
 from tui.widgets.chat_message import MessageView
 from tui.widgets.chat_params import ModelPicker, ParamsDialog, ParamsResult
 from tui.widgets.chat_sessions import SessionList
@@ -99,7 +94,8 @@ class ChatScreen(DeckScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.store: ChatStore | None = None
+        self.store: ChatHistory | None = None
+        """The chat history, the controller's (``None`` until open, or when it cannot be)."""
         self.session: Session | None = None
         self.backend_id = ""
         self.model = ""
@@ -194,10 +190,8 @@ class ChatScreen(DeckScreen):
 
     @work(group="chat-store", exit_on_error=False)
     async def _open_store(self) -> None:
-        from tui.config import data_dir
-
         try:
-            self.store = await asyncio.to_thread(open_chat_store, data_dir())
+            self.store = await self.deck.controller.chat_history()
         except Exception as exc:  # StoreError: say it and keep the screen usable for reading
             self.notify(
                 str(exc),
@@ -208,12 +202,16 @@ class ChatScreen(DeckScreen):
             )
             self.ready.set()
             return
-        sessions = await asyncio.to_thread(self.store.sessions)
+        sessions = await self.store.sessions()
         if self._wanted is None and sessions:
             await self._load_session(sessions[0].id)
         else:
             self._show_sessions(sessions)
         self.ready.set()
+
+    def worker_failed(self, worker: Worker[object]) -> None:
+        if worker.name == "_open_store":
+            self.ready.set()  # opened, or not: nothing waits for it any more
 
     def _show_sessions(self, sessions: list[Session]) -> None:
         current = self.session.id if self.session else None
@@ -221,7 +219,7 @@ class ChatScreen(DeckScreen):
 
     async def _refresh_sessions(self) -> None:
         if self.store is not None:
-            self._show_sessions(await asyncio.to_thread(self.store.sessions))
+            self._show_sessions(await self.store.sessions())
 
     def _show_model_line(self) -> None:
         line = Text()
@@ -245,7 +243,7 @@ class ChatScreen(DeckScreen):
         return [
             m
             for backend_id, models in controller.models.items()
-            if controller.backends[backend_id].supports(Capability.CHAT)
+            if controller.supports(backend_id, Capability.CHAT)
             for m in models
             if _is_chat_model(m)
         ]
@@ -289,7 +287,7 @@ class ChatScreen(DeckScreen):
         session, store = self.session, self.store
         if session is not None and store is not None and self.backend_id and self.model:
             session.backend, session.model = self.backend_id, self.model
-            self.run_worker(asyncio.to_thread(store.update_session, session))
+            self._save_session(store, session)
 
     def action_params(self) -> None:
         def saved(result: ParamsResult | None) -> None:
@@ -299,19 +297,28 @@ class ChatScreen(DeckScreen):
             self._show_model_line()
             if self.session is not None and self.store is not None:
                 self.session.system_prompt, self.session.options = result
-                self.run_worker(asyncio.to_thread(self.store.update_session, self.session))
+                self._save_session(self.store, self.session)
             self.notify("Parameters saved for this session", timeout=3, markup=False)
 
         self.app.push_screen(ParamsDialog(self.system_prompt, dict(self.options)), saved)
 
     # ------------------------------------------------------------------ sessions
 
+    def _save_session(self, store: ChatHistory, session: Session) -> None:
+        # A failure is told and logged by the screen's worker-error handler.
+        self.run_worker(
+            store.update_session(session),
+            name="save_session",
+            group="chat-session",
+            exit_on_error=False,
+        )
+
     async def _load_session(self, session_id: int) -> None:
         assert self.store is not None
-        session = await asyncio.to_thread(self.store.session, session_id)
+        session = await self.store.session(session_id)
         if session is None:
             return
-        messages = await asyncio.to_thread(self.store.messages, session_id)
+        messages = await self.store.messages(session_id)
         self.session = session
         self.backend_id, self.model = session.backend, session.model
         self.system_prompt, self.options = session.system_prompt, dict(session.options)
@@ -419,8 +426,7 @@ class ChatScreen(DeckScreen):
         log = self.log_view
         try:
             if self.session is None:
-                self.session = await asyncio.to_thread(
-                    store.create_session,
+                self.session = await store.create_session(
                     session_title(prompt or "Chat"),
                     backend_id,
                     model,
@@ -430,19 +436,18 @@ class ChatScreen(DeckScreen):
                 await self._refresh_sessions()
             session = self.session
             if prompt is None:
-                messages = await asyncio.to_thread(store.messages, session.id)
+                messages = await store.messages(session.id)
                 if messages and messages[-1].role == "assistant":
-                    await asyncio.to_thread(store.delete_message, messages[-1].id)
+                    await store.delete_message(messages[-1].id)
                     views = log.query(MessageView)
                     if views and views.last().role == "assistant":
                         await views.last().remove()
             else:
-                user = await asyncio.to_thread(store.add_message, session.id, "user", prompt)
+                user = await store.add_message(session.id, "user", prompt)
                 await log.mount(MessageView("user", prompt, message_id=user.id))
-            messages = await asyncio.to_thread(store.messages, session.id)
+            messages = await store.messages(session.id)
             conversation = history(session, messages)
-            reply = await asyncio.to_thread(
-                store.add_message,
+            reply = await store.add_message(
                 session.id,
                 "assistant",
                 "",
@@ -476,7 +481,7 @@ class ChatScreen(DeckScreen):
         self._follow_y = 0.0
         self._view = view
         self.call_after_refresh(self._follow)
-        self._turn = turn = ChatTurn(store, reply.id)
+        self._turn = turn = store.turn(reply.id)
         self._pending.clear()
         self._pending_thinking.clear()
         # The prompt's blinking cursor would repaint it twice a second for as long as the reply
@@ -658,15 +663,13 @@ class ChatScreen(DeckScreen):
 
     @work(group="chat-copy", exit_on_error=False)
     async def _copy(self, text: str, what: str) -> None:
-        from tui.config import data_dir
-
         # OSC 52 reaches the local clipboard even over SSH where the terminal allows it; the file
         # is the fallback for terminals that ignore it.
         self.app.copy_to_clipboard(text)
-        path = data_dir() / "clipboard.txt"
+        controller = self.deck.controller
+        path = controller.data_dir / "clipboard.txt"
         try:
-            await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-            await asyncio.to_thread(write_atomic, path, text)
+            await controller.write_file(path, text)
         except OSError as exc:
             self.notify(
                 f"Copied the {what} (OSC 52); could not also write {path}: {exc}", markup=False
@@ -678,14 +681,12 @@ class ChatScreen(DeckScreen):
 
     @work(group="chat-export", exit_on_error=False)
     async def action_export(self) -> None:
-        from tui.config import data_dir
-
         if self.session is None or self.store is None:
             self.notify("Nothing to export yet: send a prompt first.", timeout=3, markup=False)
             return
         try:
-            md, js = await asyncio.to_thread(
-                export_session, self.store, self.session.id, data_dir() / "exports"
+            md, js = await self.store.export(
+                self.session.id, self.deck.controller.data_dir / "exports"
             )
         except (OSError, ValueError) as exc:
             self.notify(f"Export failed: {exc}", severity="error", markup=False)

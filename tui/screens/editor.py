@@ -27,14 +27,24 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Footer, Header, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
+from textual.worker import Worker
 
-from tui.backends.base import BackendError, Capability, ChatMessage, CreateRequest
 from tui.controller import BackendStatus, ModelsChanged, Operation, OperationState, OperationUpdated
 from tui.core.diagnostics import Diagnostic
 from tui.core.sanitize import sanitize
 from tui.messages import ControllerEvent
 from tui.screens.base import DeckScreen
-from tui.store.files import DEFAULT_FS, FileReadError, FileSaveError, FileSystem
+from tui.types import (
+    DEFAULT_FS,
+    BackendError,
+    Capability,
+    ChatMessage,
+    CreateRequest,
+    FileReadError,
+    FileSaveError,
+    FileSystem,
+    StoreError,
+)
 from tui.widgets.editor_area import GUTTER_MARKS, EditorArea
 from tui.widgets.editor_dialogs import CompactChoiceDialog as ChoiceDialog
 from tui.widgets.editor_doc import INFERENCE_MODEL, KIND_TITLES, MODELFILE, EditorDoc, kind_of
@@ -43,8 +53,7 @@ from tui.widgets.progress import OperationsPanel
 from tui.widgets.prompt import PromptDialog
 
 if TYPE_CHECKING:
-    from tui.store.db import Database
-    from tui.store.drafts import Draft, DraftStore
+    from tui.types import Draft, DraftBook
     from tui.widgets.editor_preview import Preview
 
 AUTOSAVE_SECONDS = 3.0
@@ -158,12 +167,12 @@ class EditorScreen(DeckScreen):
         self.doc = EditorDoc.new(MODELFILE)
         self.file_system: FileSystem = DEFAULT_FS
         """File system calls of saves (a test gives one that fails)."""
-        self.drafts: DraftStore | None = None
+        self.drafts: DraftBook | None = None
+        """The drafts store, the controller's (``None`` until open, or when it cannot be)."""
         self.diagnostics: list[Diagnostic] = []
         self.preview: Preview | None = None
         self.store_ready = asyncio.Event()
         """Set once the drafts store is open (or failed to open)."""
-        self._db: Database | None = None
         self._saved_text = ""
         """The text as last loaded from or saved to its source; other text is unsaved."""
         self._draft_text = ""
@@ -375,14 +384,13 @@ class EditorScreen(DeckScreen):
             return  # the same model with edits in progress: keep them
         controller = self.deck.controller
         try:
-            backend = controller.backend(backend_id)
-            details = await backend.show(name)
+            details = await controller.show(backend_id, name)
         except BackendError as exc:
             self.notify(
                 str(exc), title=f"Cannot open {name}", severity="error", timeout=10, markup=False
             )
             return
-        if backend.kind == "onnx" and details.info.path:
+        if controller.kind_of(backend_id) == "onnx" and details.info.path:
             await self._open_onnx(backend_id, name, Path(details.info.path), details.template)
             return
         if not details.modelfile:
@@ -399,14 +407,12 @@ class EditorScreen(DeckScreen):
         await self.load_document(doc, details.modelfile, saved=True)
 
     async def _open_onnx(self, backend_id: str, name: str, folder: Path, template: str) -> None:
-        from tui.store.files import read_document
-
         path = folder / "inference_model.json"
         doc = EditorDoc(kind=INFERENCE_MODEL, path=path, backend=backend_id, model=name)
         exists = await asyncio.to_thread(path.is_file)
         if exists:
             try:
-                text = await asyncio.to_thread(read_document, path)
+                text = await self.deck.controller.read_document(path)
             except FileReadError as exc:
                 self.notify(
                     str(exc),
@@ -434,11 +440,9 @@ class EditorScreen(DeckScreen):
     @work(group="editor-load", exclusive=True, exit_on_error=False)
     async def open_file(self, path: Path) -> None:
         """Open a Modelfile or inference_model.json from disk."""
-        from tui.store.files import read_document
-
         path = await asyncio.to_thread(lambda: path.expanduser().absolute())
         try:
-            text = await asyncio.to_thread(read_document, path)
+            text = await self.deck.controller.read_document(path)
         except FileReadError as exc:
             self.notify(str(exc), title="Cannot open", severity="error", timeout=10, markup=False)
             return
@@ -452,7 +456,7 @@ class EditorScreen(DeckScreen):
         """The (backend, model) of the ONNX model in ``folder``, when a backend lists it."""
         controller = self.deck.controller
         for backend_id, models in controller.models.items():
-            if controller.backends[backend_id].kind != "onnx":
+            if controller.kind_of(backend_id) != "onnx":
                 continue
             for m in models:
                 if m.path and Path(m.path).absolute() == folder:
@@ -555,12 +559,10 @@ class EditorScreen(DeckScreen):
         return await self._save(path)
 
     async def _save(self, path: Path) -> bool:
-        from tui.store.files import save_atomic
-
         text = self.editor.text
         doc = self.doc
         try:
-            result = await asyncio.to_thread(save_atomic, path, text, fs=self.file_system)
+            result = await self.deck.controller.save_document(path, text, fs=self.file_system)
         except FileSaveError as exc:
             if self.drafts is not None:
                 await self._write_draft(doc, text)
@@ -589,12 +591,8 @@ class EditorScreen(DeckScreen):
 
     @work(group="editor-store", exit_on_error=False)
     async def _open_store(self) -> None:
-        from tui.config import data_dir
-        from tui.store.db import Database, StoreError
-        from tui.store.drafts import DraftStore
-
         try:
-            self._db = await asyncio.to_thread(Database.in_dir, data_dir())
+            store = await self.deck.controller.drafts()
         except StoreError as exc:
             self.notify(
                 f"{exc}. Drafts are not autosaved.",
@@ -605,16 +603,20 @@ class EditorScreen(DeckScreen):
             )
             self.store_ready.set()
             return
-        self.drafts = store = DraftStore(self._db)
+        self.drafts = store
         self.store_ready.set()
         try:
-            pending = await asyncio.to_thread(store.pending)
+            pending = await store.pending()
         except StoreError as exc:
             self.notify(str(exc), title="Drafts", severity="error", timeout=10, markup=False)
             return
         for draft in pending:
             if not await self._offer(draft):
                 return
+
+    def worker_failed(self, worker: Worker[object]) -> None:
+        if worker.name == "_open_store":
+            self.store_ready.set()  # opened, or not: nothing waits for it any more
 
     async def _offer(self, draft: Draft) -> bool:
         """Offer one draft back; True to go on to the next one."""
@@ -643,10 +645,8 @@ class EditorScreen(DeckScreen):
         store = self.drafts
         if store is None:
             return
-        from tui.store.db import StoreError
-
         try:
-            await asyncio.to_thread(store.save, doc.key, doc.kind, text, doc.origin())
+            await store.save(doc.key, doc.kind, text, doc.origin())
         except StoreError as exc:
             self.notify(f"Draft not saved: {exc}", title="Drafts", severity="warning", markup=False)
             return
@@ -656,11 +656,9 @@ class EditorScreen(DeckScreen):
         store = self.drafts
         if store is None:
             return
-        from tui.store.db import StoreError
-
         try:
             for key in dict.fromkeys(keys):
-                await asyncio.to_thread(store.discard, key)
+                await store.discard(key)
         except StoreError as exc:
             self.notify(
                 f"Could not remove the draft: {exc}",
@@ -689,14 +687,12 @@ class EditorScreen(DeckScreen):
 
     async def on_unmount(self) -> None:
         # A clean exit keeps what the last autosave missed; a crash keeps the last autosave.
+        # (The store is the controller's: it closes it after every screen is gone.)
         with contextlib.suppress(Exception):
             text = self.editor.text
             if self.drafts is not None and text != self._draft_text and text != self._saved_text:
                 await self._write_draft(self.doc, text)
-        if self._db is not None:
-            db, self._db = self._db, None
-            self.drafts = None
-            await asyncio.to_thread(db.close)
+        self.drafts = None
 
     # ------------------------------------------------------------------ create
 
@@ -721,7 +717,7 @@ class EditorScreen(DeckScreen):
 
     def _create_backend(self) -> str | None:
         controller = self.deck.controller
-        able = [b for b in controller.backends.values() if b.supports(Capability.CREATE)]
+        able = controller.backend_ids(Capability.CREATE)
         if not able:
             self.notify(
                 "No backend that can create models is configured (Ollama is needed).",
@@ -730,15 +726,14 @@ class EditorScreen(DeckScreen):
                 markup=False,
             )
             return None
-        for b in able:
-            if b.id == self.doc.backend:
-                return b.id
-        up = [b for b in able if controller.states[b.id].status is BackendStatus.UP]
+        if self.doc.backend in able:
+            return self.doc.backend
+        up = [b for b in able if controller.states[b].status is BackendStatus.UP]
         if up:
-            return up[0].id
-        state = controller.states[able[0].id]
+            return up[0]
+        state = controller.states[able[0]]
         self.notify(
-            f"{able[0].id} is not up: {state.detail or state.status.value}.",
+            f"{able[0]} is not up: {state.detail or state.status.value}.",
             title="Create",
             severity="error",
             timeout=10,
@@ -803,8 +798,6 @@ class EditorScreen(DeckScreen):
                 self.notify(problem, title="Create", severity="error", timeout=12, markup=False)
                 return None
             adapters.append(path)
-        controller = self.deck.controller
-        backend = controller.backend(backend_id)
         from_ = fields.from_
         if from_ and "/blobs/sha256" in from_.replace("\\", "/") and self.doc.model:
             # `ollama show` writes FROM as the server's blob path; the model's name means the
@@ -822,18 +815,8 @@ class EditorScreen(DeckScreen):
             quantize=quantize,
         )
         files = [gguf] if gguf is not None else []
-        if files or adapters:
-            # Local weights or an adapter: uploaded as blobs first (air-gapped: no registry).
-            op = controller.run_operation(
-                "create",
-                f"create {name}",
-                backend_id,
-                lambda: backend.create_with_uploads(request, files=files, adapters=adapters),
-            )
-        else:
-            op = controller.run_operation(
-                "create", f"create {name}", backend_id, lambda: backend.create(request)
-            )
+        # Local weights or an adapter are uploaded as blobs first (air-gapped: no registry).
+        op = self.deck.controller.create(backend_id, request, files=files, adapters=adapters)
         self._my_ops[op.id] = (self.doc.key, text)
         self.query_one(OperationsPanel).track(op)
         return op
@@ -917,6 +900,8 @@ class EditorScreen(DeckScreen):
                 self._saved_text = text
                 self._draft_text = text
                 self._show_title()
-                self.run_worker(self._discard_drafts(key), group="editor-draft")
+                self.run_worker(
+                    self._discard_drafts(key), group="editor-draft", exit_on_error=False
+                )
         elif op.state is OperationState.FAILED:
             self.notify(op.error, title="Create failed", severity="error", timeout=15, markup=False)

@@ -12,13 +12,9 @@ is shown; Escape cancels the latest one.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import shutil
-import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -26,18 +22,19 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Footer, Header, Input, Static
+from textual.worker import Worker
 
-from tui.backends.base import BackendError, Capability, ModelDetails, Progress
 from tui.controller import (
     BackendStatus,
+    FolderAdded,
     ModelsChanged,
     Operation,
-    OperationState,
     OperationUpdated,
 )
 from tui.core.sanitize import sanitize
 from tui.messages import ControllerEvent
 from tui.screens.base import DeckScreen
+from tui.types import BackendError, Capability, ModelDetails
 from tui.widgets.confirm import ChoiceDialog, ConfirmDialog
 from tui.widgets.gauge_strip import GaugeStrip
 from tui.widgets.model_details import ModelDetailsPane
@@ -99,41 +96,6 @@ def onnx_folder_problem(text: str) -> str | None:
     return None
 
 
-async def copy_folder(source: Path, target: Path) -> AsyncIterator[Progress]:
-    """Copy a model folder to ``target`` with byte progress; nothing is left half-written.
-
-    Files go to a hidden sibling first, renamed into place only when all are copied; a failure or
-    cancellation removes the partial copy.
-
-    Raises:
-        InvalidInput: ``target`` exists already.
-    """
-    from tui.backends.base import InvalidInput
-
-    def plan() -> tuple[list[tuple[Path, int]], bool]:
-        found = [(p, p.stat().st_size) for p in sorted(source.rglob("*")) if p.is_file()]
-        return found, target.exists()
-
-    files, exists = await asyncio.to_thread(plan)
-    if exists:
-        raise InvalidInput(f"{target} exists already; remove it or register it in place")
-    total = sum(size for _, size in files) or 1
-    tmp = target.with_name(f".{target.name}.partial")
-    await asyncio.to_thread(shutil.rmtree, tmp, True)
-    done = 0
-    try:
-        for file, size in files:
-            dest = tmp / file.relative_to(source)
-            await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
-            await asyncio.to_thread(shutil.copy2, file, dest)
-            done += size
-            yield Progress(f"copying {file.name}", completed=done, total=total)
-        await asyncio.to_thread(os.replace, tmp, target)
-    except BaseException:
-        await asyncio.to_thread(shutil.rmtree, tmp, True)
-        raise
-
-
 class ModelsScreen(DeckScreen):
     """All models across backends; actions by key, shown when the backend allows them."""
 
@@ -160,8 +122,6 @@ class ModelsScreen(DeckScreen):
     def __init__(self) -> None:
         super().__init__()
         self._details: dict[str, ModelDetails] = {}
-        self._audit: Any = None
-        self._audit_lock = threading.Lock()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -247,18 +207,12 @@ class ModelsScreen(DeckScreen):
             self.panel.track(op)
             if before is None or before.state is not op.state:
                 # Keys change when an operation starts or ends, never per progress update
-                # (each refresh recomposes the footer).
-                if op.state is not OperationState.RUNNING and op.kind in self.panel.kinds:
-                    self._finished(op)  # its own kinds: a create or a bench is told elsewhere
+                # (each refresh recomposes the footer). The outcome's toast is the app's and
+                # its audit entry the controller's.
                 self.refresh_bindings()
         else:
             self._update_title()
             self.refresh_bindings()
-
-    def _finished(self, op: Operation) -> None:
-        # The outcome's toast is the app's (one per operation, whichever screen is shown).
-        outcome = op.state.value
-        self._record(op.backend_id, op.kind, op.title.partition(" ")[2], outcome, op.error)
 
     # ------------------------------------------------------------------ details
 
@@ -298,13 +252,13 @@ class ModelsScreen(DeckScreen):
     async def _fetch_details(self, row: ModelRow) -> None:
         # A short pause coalesces a fast scroll through the table into one request.
         await asyncio.sleep(0.08)
-        backend = self.deck.controller.backend(row.info.backend)
+        controller = self.deck.controller
         pane = self.query_one(ModelDetailsPane)
-        if not backend.supports(Capability.SHOW):
+        if not controller.supports(row.info.backend, Capability.SHOW):
             pane.show_details(ModelDetails(info=row.info), row.loaded)
             return
         try:
-            details = await backend.show(row.info.name)
+            details = await controller.show(row.info.backend, row.info.name)
         except BackendError as exc:
             pane.show_text(f"{sanitize(row.info.name)}: {exc}")
             return
@@ -312,6 +266,17 @@ class ModelsScreen(DeckScreen):
         current = self.table.current
         if current is not None and current.key == row.key:
             pane.show_details(details, current.loaded)
+
+    def worker_failed(self, worker: Worker[object]) -> None:
+        if worker.name == "_fetch_details" and self.is_attached:
+            # Not "Reading details…" forever: the pane says what happened, and moving to
+            # another row (or back) asks again.
+            row = self.table.current
+            name = sanitize(row.info.name) if row is not None else "This model"
+            self.query_one(ModelDetailsPane).show_text(
+                f"{name}: the details could not be read ({type(worker.error).__name__}: "
+                f"{sanitize(str(worker.error))})."
+            )
 
     # ------------------------------------------------------------------ filter and sort
 
@@ -359,16 +324,10 @@ class ModelsScreen(DeckScreen):
     def _caps(self, row: ModelRow | None) -> frozenset[Capability]:
         if row is None:
             return frozenset()
-        backend = self.deck.controller.backends.get(row.info.backend)
-        return backend.capabilities if backend is not None else frozenset()
+        return self.deck.controller.capabilities(row.info.backend)
 
     def _up_backends(self, capability: Capability) -> list[str]:
-        controller = self.deck.controller
-        return [
-            b.id
-            for b in controller.backends.values()
-            if b.supports(capability) and controller.states[b.id].status is BackendStatus.UP
-        ]
+        return self.deck.controller.backend_ids(capability, up=True)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if not self.is_mounted:
@@ -383,7 +342,7 @@ class ModelsScreen(DeckScreen):
         if action == "copy":
             return Capability.COPY in caps
         if action == "rename":
-            return {Capability.COPY, Capability.DELETE} <= caps
+            return row is not None and self.deck.controller.can_rename(row.info.backend)
         if action == "unload":
             return Capability.UNLOAD in caps and row is not None and row.loaded is not None
         if action in ("edit", "variants"):
@@ -393,7 +352,7 @@ class ModelsScreen(DeckScreen):
         if action == "import_gguf":
             return bool(self._up_backends(Capability.IMPORT))
         if action == "add_folder":
-            return any(b.kind == "onnx" for b in self.deck.controller.backends.values())
+            return bool(self.deck.controller.backend_ids(kind="onnx"))
         if action == "cancel":
             box = self.query_one("#models-filter", Input)
             return bool(self.panel.running()) or bool(box.display)
@@ -467,10 +426,7 @@ class ModelsScreen(DeckScreen):
 
     def start_pull(self, backend_id: str, name: str) -> Operation:
         """Start pulling ``name`` into ``backend_id`` as a controller operation."""
-        backend = self.deck.controller.backend(backend_id)
-        return self.deck.controller.run_operation(
-            "pull", f"pull {name}", backend_id, lambda: backend.pull(name)
-        )
+        return self.deck.controller.pull(backend_id, name)
 
     def action_delete(self) -> None:
         row = self.table.current
@@ -494,18 +450,14 @@ class ModelsScreen(DeckScreen):
 
     @work(group="models-change", exit_on_error=False)
     async def _delete(self, backend_id: str, name: str) -> None:
-        controller = self.deck.controller
         try:
-            await controller.backend(backend_id).delete(name)
+            await self.deck.controller.delete(backend_id, name)
         except BackendError as exc:
-            self._record(backend_id, "delete", name, "failed", str(exc))
             self.notify(
                 f"Could not delete {name}: {exc}", title="Models", severity="error", markup=False
             )
             return
-        self._record(backend_id, "delete", name, "done")
         self.notify(f"Deleted {name}.", title="Models", timeout=4, markup=False)
-        await controller.refresh(backend_id)
 
     def action_copy(self) -> None:
         self._ask_copy(rename=False)
@@ -537,23 +489,20 @@ class ModelsScreen(DeckScreen):
     @work(group="models-change", exit_on_error=False)
     async def _copy(self, backend_id: str, source: str, target: str, rename: bool) -> None:
         controller = self.deck.controller
-        backend = controller.backend(backend_id)
         try:
-            await backend.copy(source, target)
             if rename:
-                await backend.delete(source)
+                await controller.rename(backend_id, source, target)
+            else:
+                await controller.copy(backend_id, source, target)
         except BackendError as exc:
             verb = "rename" if rename else "copy"
-            self._record(backend_id, verb, f"{source} -> {target}", "failed", str(exc))
             self.notify(
                 f"Could not {verb} {source}: {exc}", title="Models", severity="error", markup=False
             )
             return
-        self._record(backend_id, "rename" if rename else "copy", f"{source} -> {target}", "done")
         self.notify(
             f"{'Renamed' if rename else 'Copied'} {source} to {target}.", timeout=4, markup=False
         )
-        await controller.refresh(backend_id)
 
     @work(group="models-change", exit_on_error=False)
     async def action_unload(self) -> None:
@@ -606,13 +555,10 @@ class ModelsScreen(DeckScreen):
 
     def start_import(self, backend_id: str, path: Path, name: str) -> Operation:
         """Import ``path`` as model ``name`` (hash, upload the blob, create) as an operation."""
-        backend = self.deck.controller.backend(backend_id)
-        return self.deck.controller.run_operation(
-            "import", f"import {name}", backend_id, lambda: backend.import_gguf(path, name)
-        )
+        return self.deck.controller.import_gguf(backend_id, path, name)
 
     def action_add_folder(self) -> None:
-        onnx = [b.id for b in self.deck.controller.backends.values() if b.kind == "onnx"]
+        onnx = self.deck.controller.backend_ids(kind="onnx")
         if not onnx:
             return
         backend_id = onnx[0]
@@ -651,74 +597,41 @@ class ModelsScreen(DeckScreen):
     @work(group="models-change", exit_on_error=False)
     async def _register(self, backend_id: str, folder: Path) -> None:
         """Add ``folder`` to the model dirs, save the settings and re-read the backend."""
-        from tui.config import save_config
-
-        config = self.deck.config
-        if folder not in config.model_dirs:
-            config.model_dirs.append(folder)
-            try:
-                await asyncio.to_thread(save_config, config)
-            except OSError as exc:
-                self.notify(
-                    f"{folder} is used for now, but the settings could not be saved ({exc}).",
-                    severity="warning",
-                    markup=False,
-                )
         try:
-            state = await self.deck.controller.add_model_dir(backend_id, folder)
+            added = await self.deck.controller.register_model_dir(
+                backend_id, folder, config=self.deck.config
+            )
         except BackendError as exc:
-            self.notify(f"Could not add {folder}: {exc}", severity="error", markup=False)
+            self._told_added(backend_id, folder, exc)
             return
-        self._record(backend_id, "register", str(folder), "done")
-        if state.status is BackendStatus.UP:
+        self._told_added(backend_id, folder, added)
+
+    def _told_added(self, backend_id: str, folder: Path, added: FolderAdded | BackendError) -> None:
+        if isinstance(added, BackendError):
+            self.notify(f"Could not add {folder}: {added}", severity="error", markup=False)
+            return
+        if added.settings_error:
+            self.notify(
+                f"{folder} is used for now, but the settings could not be saved "
+                f"({added.settings_error}).",
+                severity="warning",
+                markup=False,
+            )
+        if added.state.status is BackendStatus.UP:
             self.notify(f"Added {folder}.", title="Models", timeout=4, markup=False)
         else:
             self.notify(
-                f"Added {folder}, but {backend_id} is down: {state.detail}",
+                f"Added {folder}, but {backend_id} is down: {added.state.detail}",
                 severity="warning",
                 markup=False,
             )
 
     def start_folder_copy(self, backend_id: str, folder: Path) -> Operation:
         """Copy ``folder`` into ``<data dir>/models`` and register that managed folder."""
-        from tui.config import data_dir
-
-        managed = data_dir() / "models"
-        target = managed / folder.name
-
-        async def steps() -> AsyncIterator[Progress]:
-            await asyncio.to_thread(managed.mkdir, parents=True, exist_ok=True)
-            async for step in copy_folder(folder, target):
-                yield step
-            self._register(backend_id, managed)
-
-        return self.deck.controller.run_operation(
-            "import", f"copy {folder.name}", backend_id, steps, refresh_after=False
+        managed = self.deck.controller.data_dir / "models"
+        return self.deck.controller.copy_model_folder(
+            backend_id,
+            folder,
+            config=self.deck.config,
+            registered=lambda added: self._told_added(backend_id, managed, added),
         )
-
-    # ------------------------------------------------------------------ audit
-
-    def _record(
-        self, backend: str, operation: str, target: str, outcome: str, detail: str = ""
-    ) -> None:
-        self._write_audit(backend, operation, target, outcome, detail)
-
-    @work(group="models-audit", exit_on_error=False, thread=True)
-    def _write_audit(
-        self, backend: str, operation: str, target: str, outcome: str, detail: str
-    ) -> None:
-        from tui.config import data_dir
-        from tui.store.db import Database, StoreError
-        from tui.store.drafts import AuditLog
-
-        try:
-            with self._audit_lock:  # two operations may end together; open the log once
-                if self._audit is None:
-                    self._audit = AuditLog(Database.in_dir(data_dir()))
-            self._audit.record(backend, operation, target, outcome, detail)
-        except StoreError:
-            pass  # the audit log is a record, not a gate: the operation itself already happened
-
-    def on_unmount(self) -> None:
-        if self._audit is not None:
-            self._audit.db.close()

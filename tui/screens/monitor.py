@@ -20,11 +20,12 @@ from textual.containers import VerticalScroll
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static
 
-from tui.backends.base import BackendError, Capability, RunningModel
 from tui.core.sanitize import sanitize
+from tui.messages import MonitorSampled
 from tui.monitor.fmt import NA, format_bytes, format_percent, format_rate
 from tui.monitor.sample import Sample
-from tui.screens.base import DeckScreen, MonitorSampled
+from tui.screens.base import DeckScreen
+from tui.types import BackendError, Capability, RunningModel
 from tui.widgets.gauge_strip import GaugeStrip
 from tui.widgets.gauges import CoreBars, GaugePanel, GaugeRow, format_pair
 
@@ -359,8 +360,7 @@ class MonitorScreen(DeckScreen):
         if model is None:
             self.notify("No loaded model is highlighted.", timeout=3, markup=False)
             return
-        backend = self.deck.controller.backends.get(model.backend)
-        if backend is None or not backend.supports(Capability.UNLOAD):
+        if not self.deck.controller.supports(model.backend, Capability.UNLOAD):
             self.notify(
                 f"{model.backend} cannot unload models.",
                 severity="warning",

@@ -26,8 +26,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import Worker
 
-from tui.backends.base import BackendError, Capability, ModelInfo
 from tui.controller import ModelsChanged, OperationUpdated
 from tui.core.quant import (
     DEFAULT_OVERHEAD,
@@ -42,9 +42,10 @@ from tui.core.quant import (
     rank_variants,
 )
 from tui.core.sanitize import sanitize
-from tui.messages import ControllerEvent
+from tui.messages import ControllerEvent, MonitorSampled
 from tui.monitor.fmt import format_bytes
-from tui.screens.base import DeckScreen, MonitorSampled
+from tui.screens.base import DeckScreen
+from tui.types import BackendError, Capability, ModelInfo
 from tui.widgets.gauge_strip import GaugeStrip
 from tui.widgets.gauges import bar
 from tui.widgets.model_table import short_bytes
@@ -145,16 +146,16 @@ async def resolve_model(controller: Controller, model: str, backend_id: str = ""
         ]
     if installed:
         info = installed[0]
-        backend = controller.backend(info.backend)
+        can_show = controller.supports(info.backend, Capability.SHOW)
         same = [m for m in models if m.backend == info.backend and m is not info]
         if info.path is not None:
             n_params = parse_parameter_size(info.parameter_size)
-            if backend.supports(Capability.SHOW):
-                details = await backend.show(info.name)
+            if can_show:
+                details = await controller.show(info.backend, info.name)
                 n_params = int(details.extra.get("parameters_estimated") or n_params)
             return await asyncio.to_thread(_onnx_resolved, info, same, n_params)
-        if backend.supports(Capability.SHOW):
-            details = await backend.show(info.name)
+        if can_show:
+            details = await controller.show(info.backend, info.name)
             if details.model_info:
                 meta = {"family": info.family, "parameter_size": info.parameter_size}
                 dims = dims_from_ollama_model_info(details.model_info, meta)
@@ -194,16 +195,15 @@ def _cached(path: Path) -> float | None:
     return value if value > 0 else None
 
 
-def bandwidths(has_gpu: bool) -> tuple[float, float]:
-    """Host and GPU memory bandwidth in bytes/s (0 when unknown), cached in the data dir.
+def bandwidths(has_gpu: bool, folder: Path) -> tuple[float, float]:
+    """Host and GPU memory bandwidth in bytes/s (0 when unknown), cached in ``folder`` (the
+    data dir).
 
     The host figure is measured once (a large array copy); the GPU's is its nominal figure from
     NVML (memory clock × bus width). Blocking: run in a thread.
     """
-    from tui.config import data_dir
     from tui.core.quant import measure_memory_bandwidth
 
-    folder = data_dir()
     host = measure_memory_bandwidth(folder / "bandwidth.json")
     if not has_gpu:
         return host, 0.0
@@ -389,6 +389,16 @@ class VariantsScreen(DeckScreen):
 
     # ------------------------------------------------------------------ loading
 
+    def worker_failed(self, worker: Worker[object]) -> None:
+        if worker.name == "_load" and self.is_mounted:
+            # Not "Reading …" forever: the note says what failed (o tries another model).
+            self._problem = (
+                f"{sanitize(self.model)} could not be read "
+                f"({type(worker.error).__name__}: {sanitize(str(worker.error))})."
+            )
+            self.query_one("#variants-note", Static).update(self._problem)
+            self._draw_header()
+
     @work(group="variants-load", exclusive=True, exit_on_error=False)
     async def _load(self) -> None:
         from tui.commands.fit import FitInputError
@@ -410,7 +420,7 @@ class VariantsScreen(DeckScreen):
         free_ram = await asyncio.to_thread(monitor.free_ram)
         free_vram = await asyncio.to_thread(monitor.free_vram)
         try:
-            host, gpu = await asyncio.to_thread(bandwidths, bool(free_vram))
+            host, gpu = await asyncio.to_thread(bandwidths, bool(free_vram), controller.data_dir)
         except Exception:  # a failed measurement only costs the speed column
             host, gpu = 0.0, 0.0
         self.budget = Budget(free_vram or 0, free_ram, host, gpu)
@@ -594,8 +604,7 @@ class VariantsScreen(DeckScreen):
         return True
 
     def _pull_backends(self) -> list[str]:
-        controller = self.deck.controller
-        ids = [b.id for b in controller.backends.values() if b.supports(Capability.PULL)]
+        ids = self.deck.controller.backend_ids(Capability.PULL)
         if self.backend_id in ids:
             return [self.backend_id]
         return ids
@@ -643,10 +652,7 @@ class VariantsScreen(DeckScreen):
         if not targets:
             self.notify("No backend here can pull models.", severity="warning", markup=False)
             return
-        puller = self.deck.controller.backend(targets[0])
-        self.deck.controller.run_operation(
-            "pull", f"pull {v.tag}", puller.id, lambda: puller.pull(v.tag)
-        )
+        self.deck.controller.pull(targets[0], v.tag)
 
     def action_cancel(self) -> None:
         running = self.query_one(OperationsPanel).running()

@@ -14,9 +14,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from tui.backends.base import ModelInfo
 from tui.chatflow import OPTION_NAMES, parse_option
 from tui.core.sanitize import sanitize
+from tui.types import ModelInfo
 
 _HINTS = {
     "temperature": "0–2, e.g. 0.7",

@@ -10,7 +10,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from tui.core.sanitize import sanitize
-from tui.store.chats import Session
+from tui.types import Session
 
 
 class SessionList(OptionList):

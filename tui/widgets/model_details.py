@@ -12,9 +12,9 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from tui.backends.base import ModelDetails, RunningModel
 from tui.core.sanitize import sanitize
 from tui.monitor.fmt import format_bytes
+from tui.types import ModelDetails, RunningModel
 
 _TEMPLATE_LINES = 6
 

@@ -24,8 +24,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui.backends.base import ModelInfo, RunningModel
 from tui.core.sanitize import sanitize
+from tui.types import ModelInfo, RunningModel
 
 COMPACT_BELOW = 96
 """Terminal widths under this drop the Family and Modified columns (the details pane has them)."""

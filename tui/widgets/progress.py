@@ -1,6 +1,6 @@
 """Progress of long operations (pull, import): a bar with bytes, rate and ETA per operation.
 
-:class:`Transfer` turns a stream of :class:`~tui.backends.base.Progress` steps into totals, a rate
+:class:`Transfer` turns a stream of :class:`~tui.types.Progress` steps into totals, a rate
 over the last few seconds and an ETA; it is plain Python. :class:`OperationsPanel` draws the
 controller's operations with it. The operations themselves run in the controller, so the panel can
 be recreated (or its screen hidden) without stopping them: it reads their state back on mount.
@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from rich.text import Text
 from textual.widget import Widget
 
-from tui.backends.base import Progress
 from tui.controller import Operation, OperationState
 from tui.core.sanitize import sanitize
 from tui.monitor.fmt import format_bytes
+from tui.types import Progress
 from tui.widgets.gauges import bar
 
 RATE_WINDOW = 3.0
