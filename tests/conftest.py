@@ -18,6 +18,11 @@ ALLOWED_SKIPS = (
 """Reasons a test may be skipped for (the reason starts with one). Any other skip fails the run:
 a missing fixture, server or tool is a failure, never a quiet skip."""
 
+REACHABLE = 60.0
+"""Probe timeout for tests whose backend is up (a replay or a real server on loopback): a backend
+that answers must never be taken for down because a busy machine answered slowly. Tests of a down
+backend use a closed port (refused at once) or set their own timeout."""
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TINY_ONNX = FIXTURES / "tiny-llama-onnx-int4"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests import netguard
-from tests.conftest import FIXTURES, REPO, closed_port
+from tests.conftest import FIXTURES, REACHABLE, REPO, closed_port
 from tui.app import make_app
 from tui.config import Config, OpenAIEndpoint
 
@@ -107,7 +107,7 @@ async def test_app_contacts_only_configured_backends(guard: Path) -> None:
         ollama_host=f"127.0.0.1:{ollama_port}",
         model_dirs=[FIXTURES],
         openai=[OpenAIEndpoint("local", f"http://127.0.0.1:{openai_port}/v1")],
-        probe_timeout=1.0,
+        probe_timeout=REACHABLE,
         retry_interval=0,
     )
     app = make_app(cfg)

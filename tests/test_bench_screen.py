@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from textual.widgets import Static
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, REACHABLE
 from tests.ollama_replay import ReplayServer, start_replay_server
 from tests.waiting import until, workers_done
 from tui.app import SlmdeckApp, make_app
@@ -32,7 +32,12 @@ def replay() -> Iterator[ReplayServer]:
 
 
 def bench_app(server: ReplayServer) -> SlmdeckApp:
-    cfg = Config(ollama_host=server.host_port, model_dirs=[FIXTURES], retry_interval=0)
+    cfg = Config(
+        probe_timeout=REACHABLE,
+        ollama_host=server.host_port,
+        model_dirs=[FIXTURES],
+        retry_interval=0,
+    )
     return make_app(cfg, start_screen="bench", monitor=Monitor.replay(SAMPLES, preload=True))
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import REACHABLE
 from tui.backends.base import BackendUnavailable, ChatChunk, ChatStats
 from tui.chatflow import (
     ChatTurn,
@@ -225,7 +226,9 @@ async def test_controller_chat_clears_the_live_rate_when_a_stream_ends_or_stops(
     from tui.controller import Controller
 
     with start_replay_server(reply="A short answer.", token_rate=200) as server:
-        controller = Controller([OllamaBackend(server.host_port)], retry_interval=0)
+        controller = Controller(
+            [OllamaBackend(server.host_port)], retry_interval=0, probe_timeout=REACHABLE
+        )
         try:
             await controller.refresh_all()
             question = [ChatMessage("user", "hi")]

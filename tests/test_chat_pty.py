@@ -20,7 +20,7 @@ import termios
 import time
 from collections.abc import Callable, Iterator
 
-from tests.conftest import REPO
+from tests.conftest import REACHABLE, REPO
 from tests.ollama_replay import markdown_reply, start_replay_server
 from tui.app import make_app
 from tui.backends.ollama import OllamaBackend
@@ -174,7 +174,9 @@ async def test_kill_9_mid_reply_keeps_tokens_and_shows_interrupted() -> None:
         assert content.startswith(saved) and reply.startswith(content)
         assert len(content) < len(reply)
 
-        controller = Controller([OllamaBackend(server.host_port)], retry_interval=0)
+        controller = Controller(
+            [OllamaBackend(server.host_port)], retry_interval=0, probe_timeout=REACHABLE
+        )
         app = make_app(Config(), controller=controller, start_screen="chat")
         async with app.run_test(size=(100, 30)) as pilot:
             screen = app.screen

@@ -12,6 +12,7 @@ import pytest
 from textual.widgets import Input, Markdown, Static
 from textual.worker import WorkerCancelled
 
+from tests.conftest import REACHABLE
 from tests.ollama_replay import ReplayServer, markdown_reply, start_replay_server, tokenize
 from tests.waiting import until, workers_done
 from tui.app import SlmdeckApp, make_app
@@ -38,7 +39,9 @@ def replay() -> Iterator[ReplayServer]:
 
 
 def chat_app(server: ReplayServer, **options: str) -> SlmdeckApp:
-    controller = Controller([OllamaBackend(server.host_port)], retry_interval=0)
+    controller = Controller(
+        [OllamaBackend(server.host_port)], retry_interval=0, probe_timeout=REACHABLE
+    )
     opts = {"model": MODEL, **options}
     return make_app(Config(), controller=controller, start_screen="chat", screen_options=opts)
 
@@ -267,7 +270,9 @@ async def test_thinking_is_collapsible() -> None:
 
         # The plain backend sends no think: the replay, like Ollama, thinks by default with a
         # model that has the thinking capability.
-        controller = Controller([OllamaBackend(server.host_port)], retry_interval=0)
+        controller = Controller(
+            [OllamaBackend(server.host_port)], retry_interval=0, probe_timeout=REACHABLE
+        )
         app = make_app(
             Config(),
             controller=controller,
@@ -301,7 +306,9 @@ async def test_backend_error_is_a_sentence_and_stored() -> None:
 
 
 async def test_no_model_opens_picker_and_keys_reach_everything(replay: ReplayServer) -> None:
-    controller = Controller([OllamaBackend(replay.host_port)], retry_interval=0)
+    controller = Controller(
+        [OllamaBackend(replay.host_port)], retry_interval=0, probe_timeout=REACHABLE
+    )
     app = make_app(Config(), controller=controller, start_screen="chat")
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await ready(pilot)
@@ -329,7 +336,9 @@ async def test_restart_opens_latest_session(replay: ReplayServer) -> None:
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await ready(pilot)
         await send(pilot, screen, "remember me")
-    controller = Controller([OllamaBackend(replay.host_port)], retry_interval=0)
+    controller = Controller(
+        [OllamaBackend(replay.host_port)], retry_interval=0, probe_timeout=REACHABLE
+    )
     again = make_app(Config(), controller=controller, start_screen="chat")
     async with again.run_test(size=(100, 30)) as pilot:
         screen = await ready(pilot)
@@ -372,7 +381,9 @@ async def test_long_stored_reply_loads_in_segments() -> None:
     reply = store.add_message(session.id, "assistant", "", status="streaming", model=MODEL)
     store.finish_message(reply.id, long_reply, "", "complete", {})
     with start_replay_server(reply="x") as server:
-        controller = Controller([OllamaBackend(server.host_port)], retry_interval=0)
+        controller = Controller(
+            [OllamaBackend(server.host_port)], retry_interval=0, probe_timeout=REACHABLE
+        )
         app = make_app(Config(), controller=controller, start_screen="chat")
         async with app.run_test(size=(100, 30)) as pilot:
             screen = await ready(pilot)

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.conftest import closed_port
+from tests.conftest import REACHABLE, closed_port
 from tests.ollama_replay import start_replay_server
 from tests.waiting import until_loop
 from tui.backends.ollama import OllamaBackend
@@ -57,7 +57,9 @@ async def test_retries_a_down_backend_until_it_comes_up() -> None:
 
 async def test_pull_operation_reports_progress_and_can_be_cancelled() -> None:
     with start_replay_server(pull_rate=2_000_000) as server:
-        controller = Controller([OllamaBackend(server.url)], retry_interval=0)
+        controller = Controller(
+            [OllamaBackend(server.url)], retry_interval=0, probe_timeout=REACHABLE
+        )
         await controller.discover()
         updates: list[OperationUpdated] = []
         controller.subscribe(
@@ -81,7 +83,9 @@ async def test_pull_operation_reports_progress_and_can_be_cancelled() -> None:
 
 async def test_failed_operation_keeps_a_readable_error() -> None:
     with start_replay_server() as server:
-        controller = Controller([OllamaBackend(server.url)], retry_interval=0)
+        controller = Controller(
+            [OllamaBackend(server.url)], retry_interval=0, probe_timeout=REACHABLE
+        )
         backend = controller.backend("ollama")
         op = controller.run_operation(
             "pull", "pull nosuch", "ollama", lambda: backend.pull("nosuchmodel-xyz:1b")

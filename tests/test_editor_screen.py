@@ -15,7 +15,7 @@ import pytest
 from textual.widgets import Input, OptionList
 
 import tui.screens.editor as editor_module
-from tests.conftest import FIXTURES, TINY_ONNX
+from tests.conftest import FIXTURES, REACHABLE, TINY_ONNX
 from tests.ollama_replay import ReplayServer, start_replay_server
 from tests.readonly import ReadOnlyDir, read_only_folder
 from tests.waiting import until, workers_done
@@ -50,7 +50,7 @@ def editor_app(
     cfg = Config(
         ollama_host=server.host_port if server is not None else "127.0.0.1:1",
         model_dirs=model_dirs or [Path("/nonexistent/slmdeck-models")],
-        probe_timeout=1.0,
+        probe_timeout=REACHABLE,
         retry_interval=0,
     )
     return make_app(

@@ -18,7 +18,7 @@ import pytest
 from textual.widgets import Input, Markdown, Static
 from textual.widgets._toast import Toast
 
-from tests.conftest import REPO
+from tests.conftest import REACHABLE, REPO
 from tests.ollama_replay import Faults, ReplayServer, seed_models, start_replay_server
 from tui.app import SlmdeckApp, make_app
 from tui.backends.ollama import OllamaBackend
@@ -88,7 +88,9 @@ def toasts_text(app: SlmdeckApp) -> str:
 
 
 def chat_app(server: ReplayServer) -> SlmdeckApp:
-    controller = Controller([OllamaBackend(server.host_port)], retry_interval=0)
+    controller = Controller(
+        [OllamaBackend(server.host_port)], retry_interval=0, probe_timeout=REACHABLE
+    )
     return make_app(
         Config(), controller=controller, start_screen="chat", screen_options={"model": MODEL}
     )

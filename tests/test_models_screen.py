@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Static
 
-from tests.conftest import FIXTURES, TINY_GGUF, TINY_ONNX
+from tests.conftest import FIXTURES, REACHABLE, TINY_GGUF, TINY_ONNX
 from tests.ollama_replay import ReplayServer, start_replay_server
 from tests.waiting import until
 from tui.app import SlmdeckApp, make_app
@@ -38,6 +38,7 @@ def replay() -> Iterator[ReplayServer]:
 
 def models_app(server: ReplayServer, model_dirs: list[Path] | None = None) -> SlmdeckApp:
     cfg = Config(
+        probe_timeout=REACHABLE,
         ollama_host=server.host_port,
         model_dirs=model_dirs if model_dirs is not None else [FIXTURES],
         retry_interval=0,
@@ -166,7 +167,7 @@ async def test_pull_progress_cancel_and_pull_again(replay: ReplayServer) -> None
         await pilot.press("escape")
         await wait_for(pilot, lambda: op.state is OperationState.CANCELLED, "cancellation")
         assert replay.wait_for_disconnect("/api/pull")
-        assert "cancelled" in str(panel.render())
+        await wait_for(pilot, lambda: "cancelled" in str(panel.render()), "the panel's cancel line")
         assert "smollm2:135m" not in names(screen)
         # Pull again: it resumes and completes.
         replay.state.pull_rate = None
@@ -185,7 +186,10 @@ async def test_failed_pull_says_why(replay: ReplayServer) -> None:
         screen = await ready(pilot)
         op = screen.start_pull("ollama", "no-such-model:1b")
         await wait_for(pilot, lambda: op.state is OperationState.FAILED, "the failure")
-        text = str(screen.query_one(OperationsPanel).render())
+        panel = screen.query_one(OperationsPanel)
+        # The operation's end reaches the panel as a message: wait for it, not for a while.
+        await wait_for(pilot, lambda: "failed" in str(panel.render()), "the panel's failure line")
+        text = str(panel.render())
         assert "failed" in text and "file does not exist" in text and "again" in text
 
 
@@ -254,7 +258,7 @@ async def test_copy_onnx_folder_into_data_dir(replay: ReplayServer, tmp_path: Pa
         screen = await ready(pilot)
         op = screen.start_folder_copy("onnx", folder)
         await wait_for(pilot, lambda: "tiny-llama" in names(screen), "the copied folder")
-        assert op.state is OperationState.DONE
+        await wait_for(pilot, lambda: op.state is OperationState.DONE, "the copy's end")
         managed = data_dir() / "models"
         assert (managed / "tiny" / "genai_config.json").is_file()
         assert not any(p.name.endswith(".partial") for p in managed.iterdir())

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Static
 
-from tests.conftest import FIXTURES, REPO, TINY_ONNX
+from tests.conftest import FIXTURES, REACHABLE, REPO, TINY_ONNX
 from tests.ollama_replay import Faults, start_replay_server
 from tests.waiting import until as run_until
 from tests.waiting import workers_done
@@ -30,7 +30,7 @@ def cfg(model_dir: Path | None = None, interval: float = 0.05) -> Config:
     return Config(
         ollama_host="127.0.0.1:1",
         model_dirs=[model_dir or Path("/nonexistent/slmdeck-models")],
-        probe_timeout=1.0,
+        probe_timeout=REACHABLE,
         retry_interval=0,
         monitor_interval=interval,
     )

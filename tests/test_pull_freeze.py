@@ -12,7 +12,7 @@ import pytest
 from textual.message import Message
 from textual.widgets import Footer, Input, TextArea
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, REACHABLE
 from tests.ollama_replay import start_replay_server
 from tests.waiting import until
 from tui.app import SCREEN_KEYS, make_app
@@ -56,7 +56,12 @@ async def test_fast_pull_progress_never_floods_screens_or_footer(
     with start_replay_server() as server:
         server.state.pull_rate = 2_000_000  # 270 MB: over two minutes, cancelled long before
         server.state.pull_tick = 0.02
-        cfg = Config(ollama_host=server.host_port, model_dirs=[FIXTURES], retry_interval=0)
+        cfg = Config(
+            probe_timeout=REACHABLE,
+            ollama_host=server.host_port,
+            model_dirs=[FIXTURES],
+            retry_interval=0,
+        )
         samples = load_samples(FIXTURES / "monitor_samples.json")
         app = make_app(cfg, start_screen="models", monitor=Monitor.replay(samples, preload=True))
         emitted: list[float] = []

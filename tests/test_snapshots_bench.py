@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, REACHABLE
 from tests.ollama_replay import ReplayServer, start_replay_server
 from tests.waiting import until, workers_done
 from tui.app import make_app
@@ -117,7 +117,12 @@ def seeded_app(server: ReplayServer):  # type: ignore[no-untyped-def]
     ):
         store.add(result, "seed")
     store.db.close()
-    cfg = Config(ollama_host=server.host_port, model_dirs=[FIXTURES], retry_interval=0)
+    cfg = Config(
+        probe_timeout=REACHABLE,
+        ollama_host=server.host_port,
+        model_dirs=[FIXTURES],
+        retry_interval=0,
+    )
     samples = load_samples(FIXTURES / "monitor_samples.json")
     return make_app(cfg, start_screen="bench", monitor=Monitor.replay(samples, preload=True))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, REACHABLE
 from tests.waiting import until, workers_done
 from tui.app import make_app
 from tui.chatflow import open_chat_store
@@ -46,7 +46,7 @@ def seeded_app():  # type: ignore[no-untyped-def]
     cfg = Config(
         ollama_host="127.0.0.1:1",
         model_dirs=[Path("/nonexistent/slmdeck-models")],
-        probe_timeout=1.0,
+        probe_timeout=REACHABLE,
         retry_interval=0,
     )
     samples = load_samples(FIXTURES / "monitor_samples.json")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, REACHABLE
 from tests.ollama_replay import ReplayServer, start_replay_server
 from tests.waiting import until, workers_done
 from tui.app import make_app
@@ -39,7 +39,7 @@ def app_for(server: ReplayServer, screen: str, **options: str):  # type: ignore[
     cfg = Config(
         ollama_host=server.host_port,
         model_dirs=[Path("/nonexistent/slmdeck-models")],
-        probe_timeout=1.0,
+        probe_timeout=REACHABLE,
         retry_interval=0,
     )
     return make_app(

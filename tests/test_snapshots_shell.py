@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, REACHABLE
 from tests.waiting import until
 from tui.app import make_app
 from tui.config import Config
@@ -21,7 +21,7 @@ def shell_app():  # type: ignore[no-untyped-def]
     cfg = Config(
         ollama_host="127.0.0.1:1",
         model_dirs=[Path("/nonexistent/slmdeck-models")],
-        probe_timeout=1.0,
+        probe_timeout=REACHABLE,
         retry_interval=0,
     )
     samples = load_samples(FIXTURES / "monitor_samples.json")

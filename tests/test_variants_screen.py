@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from textual.widgets import Static
 
-from tests.conftest import FIXTURES, TINY_GGUF
+from tests.conftest import FIXTURES, REACHABLE, TINY_GGUF
 from tests.ollama_replay import ReplayServer, start_replay_server
 from tests.waiting import until
 from tui.app import SlmdeckApp, make_app
@@ -45,7 +45,12 @@ def replay() -> Iterator[ReplayServer]:
 def variants_app(
     server: ReplayServer, model: str, backend: str = "", samples: list[Sample] | None = None
 ) -> SlmdeckApp:
-    cfg = Config(ollama_host=server.host_port, model_dirs=[FIXTURES], retry_interval=0)
+    cfg = Config(
+        probe_timeout=REACHABLE,
+        ollama_host=server.host_port,
+        model_dirs=[FIXTURES],
+        retry_interval=0,
+    )
     opts = {"model": model, **({"backend": backend} if backend else {})}
     monitor = Monitor.replay(samples or SAMPLES[-1:], preload=True)
     return make_app(cfg, start_screen="variants", screen_options=opts, monitor=monitor)

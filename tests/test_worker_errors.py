@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from textual.widgets import Static
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, REACHABLE
 from tests.ollama_replay import ReplayServer, start_replay_server
 from tests.waiting import until
 from tui.app import SlmdeckApp, make_app
@@ -31,7 +31,12 @@ def replay() -> Iterator[ReplayServer]:
 
 
 def models_app(server: ReplayServer) -> SlmdeckApp:
-    cfg = Config(ollama_host=server.host_port, model_dirs=[FIXTURES], retry_interval=0)
+    cfg = Config(
+        probe_timeout=REACHABLE,
+        ollama_host=server.host_port,
+        model_dirs=[FIXTURES],
+        retry_interval=0,
+    )
     return make_app(cfg, start_screen="models", monitor=Monitor.replay(SAMPLES, preload=True))
 
 
@@ -98,7 +103,12 @@ async def test_a_failing_worker_is_told_logged_and_the_screen_goes_on(
 async def test_a_failing_variants_read_says_so_instead_of_reading_forever(
     replay: ReplayServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cfg = Config(ollama_host=replay.host_port, model_dirs=[FIXTURES], retry_interval=0)
+    cfg = Config(
+        probe_timeout=REACHABLE,
+        ollama_host=replay.host_port,
+        model_dirs=[FIXTURES],
+        retry_interval=0,
+    )
     app = make_app(
         cfg,
         start_screen="variants",
