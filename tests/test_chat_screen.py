@@ -12,6 +12,7 @@ import pytest
 from textual.widgets import Input, Markdown, Static
 from textual.worker import WorkerCancelled
 
+from tests.chatpilot import ready, send
 from tests.conftest import REACHABLE
 from tests.ollama_replay import ReplayServer, markdown_reply, start_replay_server, tokenize
 from tests.waiting import until, workers_done
@@ -44,26 +45,6 @@ def chat_app(server: ReplayServer, **options: str) -> SlmdeckApp:
     )
     opts = {"model": MODEL, **options}
     return make_app(Config(), controller=controller, start_screen="chat", screen_options=opts)
-
-
-async def ready(pilot) -> ChatScreen:  # type: ignore[no-untyped-def]
-    app = pilot.app
-    await app.controller.refresh_all()
-    screen = app.screen
-    assert isinstance(screen, ChatScreen)
-    await screen.ready.wait()
-    await pilot.pause()
-    return screen
-
-
-async def send(pilot, screen: ChatScreen, text: str) -> None:  # type: ignore[no-untyped-def]
-    screen.prompt.value = text
-    screen.prompt.focus()
-    await pilot.press("enter")
-    await pilot.pause()
-    assert screen._turn_worker is not None
-    await screen._turn_worker.wait()
-    await pilot.pause()
 
 
 async def let_through(pilot, screen: ChatScreen, gate: threading.Semaphore, count: int) -> None:  # type: ignore[no-untyped-def]

@@ -18,13 +18,14 @@ import pytest
 from textual.widgets import Input, Markdown, Static
 from textual.widgets._toast import Toast
 
+from tests.chatpilot import ready as chat_ready
+from tests.chatpilot import send
 from tests.conftest import REACHABLE, REPO
 from tests.ollama_replay import Faults, ReplayServer, seed_models, start_replay_server
 from tui.app import SlmdeckApp, make_app
 from tui.backends.ollama import OllamaBackend
 from tui.config import Config
 from tui.controller import Controller
-from tui.screens.chat import ChatScreen
 from tui.screens.models import ModelsScreen
 from tui.widgets.chat_message import MessageView
 from tui.widgets.confirm import ConfirmDialog
@@ -94,25 +95,6 @@ def chat_app(server: ReplayServer) -> SlmdeckApp:
     return make_app(
         Config(), controller=controller, start_screen="chat", screen_options={"model": MODEL}
     )
-
-
-async def chat_ready(pilot) -> ChatScreen:  # type: ignore[no-untyped-def]
-    await pilot.app.controller.refresh_all()
-    screen = pilot.app.screen
-    assert isinstance(screen, ChatScreen)
-    await screen.ready.wait()
-    await pilot.pause()
-    return screen
-
-
-async def send(pilot, screen: ChatScreen, text: str) -> None:  # type: ignore[no-untyped-def]
-    screen.prompt.value = text
-    screen.prompt.focus()
-    await pilot.press("enter")
-    await pilot.pause()
-    assert screen._turn_worker is not None
-    await screen._turn_worker.wait()
-    await pilot.pause()
 
 
 # ------------------------------------------------------------------------------ chat
