@@ -177,7 +177,7 @@ class Case:
 def estimate(case: Case) -> Any:
     """The estimate ``slmdeck fit`` shows for this file at this context (same function, same
     engine overhead model)."""
-    from tui.commands.fit import resolve_dims
+    from tui.core.fit import resolve_dims
     from tui.core.quant import memory_estimate, overhead_for
 
     model = resolve_dims(str(case.path))

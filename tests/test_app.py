@@ -180,13 +180,11 @@ def test_unknown_screen_is_a_clear_error() -> None:
 
 
 async def test_f1_toggles_the_keys_panel() -> None:
-    from textual.widgets import HelpPanel
+    from tui.widgets.keys_panel import KeysPanel
 
     app = make_app(Config(ollama_host="127.0.0.1:1", probe_timeout=0.5, retry_interval=0))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f1")
-        await pilot.pause()
-        assert app.screen.query(HelpPanel)
+        await wait_until(pilot, lambda: isinstance(app.screen, KeysPanel))
         await pilot.press("f1")
-        await pilot.pause()
-        assert not app.screen.query(HelpPanel)
+        await wait_until(pilot, lambda: not isinstance(app.screen, KeysPanel))

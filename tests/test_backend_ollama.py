@@ -27,7 +27,7 @@ from tui.backends.base import (
     Progress,
 )
 from tui.backends.ollama import OllamaBackend, parse_host, parse_parameters
-from tui.chatflow import options_from_dict
+from tui.core.chat.options import options_from_dict
 
 USER = [ChatMessage("user", "hello")]
 
@@ -241,13 +241,18 @@ async def test_pull(backend: OllamaBackend) -> None:
     assert "smollm2:135m" in {m.name for m in await backend.list_models()}
 
 
-async def test_pull_bad_name_fails_mid_stream(backend: OllamaBackend) -> None:
+async def test_pull_of_a_name_the_registry_lacks_says_not_found(backend: OllamaBackend) -> None:
+    from tui.backends.base import ModelNotFound
+
     seen: list[str] = []
-    with pytest.raises(BackendResponseError) as err:
+    with pytest.raises(ModelNotFound) as err:
         async for step in backend.pull("no-such-model"):
             seen.append(step.status)
     assert seen == ["pulling manifest"]
-    assert str(err.value) == "Ollama stopped mid-stream: pull model manifest: file does not exist"
+    assert str(err.value) == (
+        "'no-such-model' was not found in the registry: check the name and the tag "
+        f"(Ollama at {backend.address}: pull model manifest: file does not exist)"
+    )
 
 
 async def test_copy_and_delete(backend: OllamaBackend) -> None:

@@ -122,10 +122,15 @@ async def test_bench_two_models_across_backends_and_export(replay: ReplayServer)
         assert "qwen2.5:0.5b on ollama · short · 3 of 3 runs" in detail
         assert "(backend)" in detail and "TTFT" in detail
         # Sort: the second key is decode tok/s, fastest first.
+        assert screen.sorted_by() == "When ▼"
         await pilot.press("s")
         assert screen.sort_key == "decode"
         rates = [r.decode_tps.median for r, _ in screen.shown_results() if r.decode_tps]
         assert rates == sorted(rates, reverse=True)
+        # The header says which column the order follows (and no other header has an arrow).
+        assert screen.sorted_by() == "Decode t ▼"
+        arrows = [str(c.label) for c in table.columns.values() if "▼" in str(c.label)]
+        assert arrows == ["Decode t ▼"]
         # Saved as they finished.
         store = open_bench_store(data_dir())
         assert sorted(r.model for r in store.recent()) == ["qwen2.5:0.5b", "tiny-llama"]

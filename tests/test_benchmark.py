@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,6 @@ from tui.core.benchmark import (
     Benchmark,
     BenchSpec,
     MemoryTarget,
-    MemoryWatch,
     ModelResult,
     Source,
     Spread,
@@ -34,10 +33,14 @@ from tui.core.benchmark import (
     export_markdown,
     memory_target,
     run_figures,
+    watch_for,
 )
+from tui.monitor.procs import HostProcesses
 from tui.store.bench import open_bench_store
 from tui.store.db import Database
 
+HOST = HostProcesses()
+"""This machine's processes, as the controller gives them to a benchmark."""
 REPLY = " ".join(f"word{i}" for i in range(40))
 
 
@@ -62,7 +65,9 @@ async def run_all(bench: Benchmark) -> list[str]:
 
 
 async def test_onnx_runs_repeat_with_backend_counts(onnx: OnnxGenAIBackend) -> None:
-    bench = Benchmark([(onnx, "tiny-llama")], BenchSpec("short", repetitions=2, max_tokens=12))
+    bench = Benchmark(
+        [(onnx, "tiny-llama")], BenchSpec("short", repetitions=2, max_tokens=12), processes=HOST
+    )
     statuses = await run_all(bench)
     assert statuses[0] == "tiny-llama on onnx: loading (warm-up)"
     [result] = bench.results
@@ -99,7 +104,9 @@ async def test_a_failing_model_does_not_stop_the_others(onnx: OnnxGenAIBackend) 
 
 
 async def test_summary_longer_than_a_tiny_context_says_so(onnx: OnnxGenAIBackend) -> None:
-    bench = Benchmark([(onnx, "tiny-llama")], BenchSpec("summary", repetitions=1, warmup=False))
+    bench = Benchmark(
+        [(onnx, "tiny-llama")], BenchSpec("summary", repetitions=1, warmup=False), processes=HOST
+    )
     events = [e async for e in bench.run()]
     [result] = bench.results
     assert result.status == "error"
@@ -114,7 +121,9 @@ async def test_replay_figures_come_from_ollamas_counters(replay: ReplayServer) -
     replay.state.token_rate = 2000.0
     backend = OllamaBackend(replay.url)
     try:
-        bench = Benchmark([(backend, "qwen2.5:0.5b")], BenchSpec("mixed", 2, max_tokens=25))
+        bench = Benchmark(
+            [(backend, "qwen2.5:0.5b")], BenchSpec("mixed", 2, max_tokens=25), processes=HOST
+        )
         events = [e async for e in bench.run()]
     finally:
         await backend.aclose()
@@ -147,7 +156,9 @@ async def test_replay_figures_come_from_ollamas_counters(replay: ReplayServer) -
 async def test_cancel_closes_the_stream_and_keeps_finished_runs(replay: ReplayServer) -> None:
     replay.state.token_rate = 2000.0
     backend = OllamaBackend(replay.url)
-    bench = Benchmark([(backend, "llama3.2")], BenchSpec("short", repetitions=3, max_tokens=30))
+    bench = Benchmark(
+        [(backend, "llama3.2")], BenchSpec("short", repetitions=3, max_tokens=30), processes=HOST
+    )
     seen: list[str] = []
     second_run = asyncio.Event()
 
@@ -224,10 +235,12 @@ async def test_peak_rss_of_a_real_server_process(
     proc, port = ollama_process
     backend = OllamaBackend(f"127.0.0.1:{port}")
     try:
-        target = await asyncio.to_thread(memory_target, backend)
+        target = await asyncio.to_thread(memory_target, backend, HOST)
         assert target.pids == (proc.pid,)
         assert target.label == f"ollama serve (pid {proc.pid}) and children"
-        bench = Benchmark([(backend, "llama3.2")], BenchSpec("short", 1, max_tokens=5))
+        bench = Benchmark(
+            [(backend, "llama3.2")], BenchSpec("short", 1, max_tokens=5), processes=HOST
+        )
         await run_all(bench)
     finally:
         await backend.aclose()
@@ -238,9 +251,9 @@ async def test_peak_rss_of_a_real_server_process(
 
 
 async def test_memory_target_of_down_and_remote_servers() -> None:
-    down = memory_target(OllamaBackend(f"127.0.0.1:{closed_port()}"))
+    down = memory_target(OllamaBackend(f"127.0.0.1:{closed_port()}"), HOST)
     assert down.pids == () and "no process of this user listens on port" in down.label
-    remote = memory_target(OllamaBackend("http://192.0.2.7:11434"))
+    remote = memory_target(OllamaBackend("http://192.0.2.7:11434"), HOST)
     assert remote.label == "not measured: 192.0.2.7 is another machine"
 
 
@@ -251,12 +264,67 @@ def test_memory_watch_keeps_the_peak_of_what_it_read() -> None:
         readings.append(1000 + (len(readings) * 7919) % 13)
         return readings[-1]
 
-    watch = MemoryWatch(MemoryTarget((os.getpid(),), False, "me"), vram, interval=0.001)
+    watch = watch_for(MemoryTarget((os.getpid(),), False, "me"), HOST, vram, interval=0.001)
     watch.start()
     rss, peak_vram = watch.stop()
     assert watch.samples == len(readings) >= 2
     assert peak_vram == max(readings)
     assert rss is not None and rss > 0
+
+
+class FakeProcesses:
+    """A machine with one server listening on port 11434 (pid 4242), read with a growing RSS."""
+
+    def __init__(self) -> None:
+        self.rss = 100
+        self.rescans = 0
+
+    def is_local(self, host: str) -> bool:
+        return host in ("127.0.0.1", "10.1.1.1")
+
+    def listening_pids(self, port: int) -> list[int]:
+        return [4242] if port == 11434 else []
+
+    def describe(self, pid: int) -> str:
+        return f"fake server (pid {pid})"
+
+    def rss_reader(self, pids: Sequence[int], children: bool) -> FakeProcesses:
+        assert tuple(pids) == (4242,) and children
+        return self
+
+    def rescan(self) -> None:
+        self.rescans += 1
+
+    def read(self) -> int | None:
+        self.rss += 10
+        return self.rss
+
+
+def test_memory_target_decides_from_what_the_processes_say() -> None:
+    procs = FakeProcesses()
+    local = memory_target(OllamaBackend("http://10.1.1.1:11434"), procs)
+    assert local.pids == (4242,) and local.children
+    assert local.label == "fake server (pid 4242) and children"
+    other = memory_target(OllamaBackend("http://127.0.0.1:9"), procs)
+    assert other.label == "not measured: no process of this user listens on port 9"
+    far = memory_target(OllamaBackend("http://10.9.9.9:11434"), procs)
+    assert far.label == "not measured: 10.9.9.9 is another machine"
+    blind = memory_target(OllamaBackend("http://127.0.0.1:11434"), None)
+    assert blind.pids == () and blind.label == "not measured: no process readings"
+    watch = watch_for(local, procs, interval=0.001)
+    watch.start()
+    rss, vram = watch.stop()
+    assert procs.rescans == 1 and rss == procs.rss and vram is None  # the last read is the peak
+
+
+async def test_no_process_readings_no_rss(onnx: OnnxGenAIBackend) -> None:
+    bench = Benchmark([(onnx, "tiny-llama")], BenchSpec("short", repetitions=1, max_tokens=4))
+    await run_all(bench)
+    [result] = bench.results
+    assert (
+        result.status == "complete" and result.memory_source == "not measured: no process readings"
+    )
+    assert all(run.peak_rss is None for run in result.runs)
 
 
 # ------------------------------------------------------------------------------------ figures

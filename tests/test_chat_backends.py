@@ -19,10 +19,10 @@ from tui.app import SlmdeckApp, make_app
 from tui.backends.base import Backend
 from tui.backends.onnx_genai import OnnxGenAIBackend
 from tui.backends.openai_compat import OpenAICompatBackend
-from tui.chatflow import open_chat_store
 from tui.config import Config, data_dir
 from tui.controller import Controller
 from tui.screens.chat import ChatScreen
+from tui.store.chats import open_chat_store
 from tui.widgets.chat_message import MessageView
 
 QUESTION = "What is the capital of France?"
@@ -45,7 +45,7 @@ async def ready(pilot) -> ChatScreen:  # type: ignore[no-untyped-def]
     screen = pilot.app.screen
     assert isinstance(screen, ChatScreen)
     await screen.ready.wait()
-    screen.options = dict(GREEDY)  # deterministic replies
+    screen.chat.set_parameters(screen.system_prompt, dict(GREEDY))  # deterministic replies
     await pilot.pause()
     return screen
 

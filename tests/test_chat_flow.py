@@ -11,20 +11,19 @@ import pytest
 
 from tests.conftest import REACHABLE
 from tui.backends.base import BackendUnavailable, ChatChunk, ChatStats
-from tui.chatflow import (
+from tui.core.chat import (
     ChatTurn,
     block_boundary,
     code_blocks,
-    export_session,
     format_stats,
     history,
-    open_chat_store,
     options_from_dict,
     parse_option,
     session_title,
     split_segments,
+    tail_from_block,
 )
-from tui.store.chats import ChatStore
+from tui.store.chats import ChatStore, export_session, open_chat_store
 
 
 @pytest.fixture
@@ -197,6 +196,17 @@ def test_split_segments_only_between_blocks_outside_fences() -> None:
     assert block_boundary("abc\n", "\nxyz") == 1  # a blank line split across two deltas
 
 
+def test_tail_from_block_cuts_between_blocks_outside_fences() -> None:
+    text = "intro\n\n" + "```\n" + "code\n\n" * 50 + "```\n\n" + "para\n\n" * 20
+    assert tail_from_block(text, len(text)) == 0
+    cut = tail_from_block(text, 200)
+    assert len(text) - cut <= 200 and text[cut - 2 : cut] == "\n\n"
+    assert text[cut:].count("```") % 2 == 0
+    # Asked to start inside the fence: the cut comes after it, never inside.
+    inside = tail_from_block(text, len(text) - 20)
+    assert text[:inside].count("```") % 2 == 0
+
+
 async def test_stop_during_buffered_chunks_takes_effect_at_once(store: ChatStore) -> None:
     session = store.create_session("t", "ollama", "m")
     msg = store.add_message(session.id, "assistant", "", status="streaming")
@@ -219,34 +229,44 @@ async def test_stop_during_buffered_chunks_takes_effect_at_once(store: ChatStore
     assert turn.result is not None and turn.result.status == "stopped"
 
 
-async def test_controller_chat_clears_the_live_rate_when_a_stream_ends_or_stops() -> None:
+async def test_the_live_rate_is_the_chat_sessions_and_ends_with_the_turn(
+    tmp_path: Path,
+) -> None:
+    import threading
+
     from tests.ollama_replay import markdown_reply, start_replay_server
-    from tui.backends.base import ChatMessage
     from tui.backends.ollama import OllamaBackend
     from tui.controller import Controller
 
-    with start_replay_server(reply="A short answer.", token_rate=200) as server:
+    with start_replay_server(reply=markdown_reply(2000)) as server:
+        gate = server.state.token_gate = threading.Semaphore(0)
         controller = Controller(
-            [OllamaBackend(server.host_port)], retry_interval=0, probe_timeout=REACHABLE
+            [OllamaBackend(server.host_port)],
+            retry_interval=0,
+            probe_timeout=REACHABLE,
+            data_dir=tmp_path,
         )
         try:
             await controller.refresh_all()
-            question = [ChatMessage("user", "hi")]
-            texts = []
-            async for chunk in controller.chat("ollama", "qwen2.5:0.5b", question):
-                controller.live_tokens_per_second = 42.0  # as the chat screen sets it
-                texts.append(chunk.content)
-            assert "".join(texts) == "A short answer."
+            chat = controller.chat_session()
+            chat.backend_id, chat.model = "ollama", "qwen2.5:0.5b"
             assert controller.live_tokens_per_second is None
+            enough = asyncio.Event()
 
-            # Stopped mid-reply: closing the stream clears the rate and hangs up on the server.
-            server.set_reply(markdown_reply(2000))
-            stream = controller.chat("ollama", "qwen2.5:0.5b", question)
-            async for _chunk in stream:
-                controller.live_tokens_per_second = 42.0
-                break
-            assert controller.live_tokens_per_second == 42.0
-            await stream.aclose()  # type: ignore[attr-defined]
+            def seen(_text: str, _think: str) -> None:
+                if chat.turn is not None and chat.turn.chunks >= 5:
+                    enough.set()
+
+            task = asyncio.create_task(chat.send("hi", seen))
+            gate.release(5)
+            await enough.wait()
+            # Read from the session when asked: nobody writes it per token.
+            rate = controller.live_tokens_per_second
+            assert rate is not None and rate == chat.live_rate
+            assert chat.stop()
+            gate.release(100_000)
+            with pytest.raises(asyncio.CancelledError):
+                await task
             assert controller.live_tokens_per_second is None
             assert await asyncio.to_thread(server.wait_for_disconnect, "/api/chat", 10)
         finally:

@@ -18,10 +18,10 @@ from tests.ollama_replay import ReplayServer, markdown_reply, start_replay_serve
 from tests.waiting import until, workers_done
 from tui.app import SlmdeckApp, make_app
 from tui.backends.ollama import OllamaBackend
-from tui.chatflow import open_chat_store
 from tui.config import Config, data_dir
 from tui.controller import Controller
 from tui.screens.chat import FLUSH_INTERVAL, QUICK_INTERVAL, QUICK_ROWS, ChatScreen
+from tui.store.chats import open_chat_store
 from tui.widgets.chat_message import MessageView
 from tui.widgets.chat_stream import StreamingBody
 from tui.widgets.gauge_strip import GaugeStrip
@@ -49,11 +49,11 @@ def chat_app(server: ReplayServer, **options: str) -> SlmdeckApp:
 
 async def let_through(pilot, screen: ChatScreen, gate: threading.Semaphore, count: int) -> None:  # type: ignore[no-untyped-def]
     """Let ``count`` more tokens out of a gated replay stream and wait until the screen has them."""
-    turn = screen._turn
+    turn = screen.chat.turn
     target = (turn.chunks if turn is not None else 0) + count
     gate.release(count)
     await wait_for(
-        lambda: screen._turn is not None and screen._turn.chunks >= target,
+        lambda: screen.chat.turn is not None and screen.chat.turn.chunks >= target,
         pilot,
         f"{target} tokens received",
     )
@@ -511,22 +511,37 @@ async def test_escape_leaves_the_prompt_so_screen_keys_work(replay: ReplayServer
         assert app.focused is screen.prompt and screen.prompt.value == "2"
 
 
-async def test_unwritable_history_keeps_the_prompt_and_says_why(replay: ReplayServer) -> None:
+async def test_unwritable_history_chats_on_says_why_and_saves_once_writable(
+    replay: ReplayServer,
+) -> None:
     app = chat_app(replay, model=MODEL, backend="ollama")
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await ready(pilot)
-        assert screen.store is not None
+        records = screen.chat.records
+        assert records is not None
         # SQLite's own refusal, as on a read-only disk: every write of the history fails.
-        screen.store.db.query("PRAGMA query_only = ON")
+        records.db.query("PRAGMA query_only = ON")  # type: ignore[attr-defined]
         await send(pilot, screen, "keep me")
-        assert screen.prompt.value == "keep me"
-        assert not views(screen) or views(screen)[-1].role == "user"
-        messages = [n.message for n in app._notifications]
-        assert any("cannot be written" in m and "prompt is kept" in m for m in messages)
-        # Writable again: the same prompt goes through and is stored.
-        screen.store.db.query("PRAGMA query_only = OFF")
-        await send(pilot, screen, screen.prompt.value)
+        # The chat goes on without history, and says why in one line, naming the file.
+        assert views(screen)[-1].status == "complete" and views(screen)[-1].content == REPLY
+        status = str(screen.query_one("#chat-status", Static).render())
+        assert "Chat history off" in status and "read-only" in status
+        assert any(str(records.path) in n.message for n in app._notifications)
+        # Writable again: the next prompt stores the whole conversation, the first turn too.
+        records.db.query("PRAGMA query_only = OFF")  # type: ignore[attr-defined]
+        await send(pilot, screen, "and me")
         assert views(screen)[-1].status == "complete"
+        assert screen.chat.problem == ""
+        assert "Chat history off" not in str(screen.query_one("#chat-status", Static).render())
+    store = open_chat_store(data_dir())
+    (session,) = store.sessions()
+    stored = [(m.role, m.content, m.status) for m in store.messages(session.id)]
+    assert stored == [
+        ("user", "keep me", "complete"),
+        ("assistant", REPLY, "complete"),
+        ("user", "and me", "complete"),
+        ("assistant", REPLY, "complete"),
+    ]
 
 
 async def test_text_is_drawn_often_while_it_has_room_and_once_a_second_when_it_scrolls() -> None:
@@ -582,3 +597,45 @@ async def test_text_is_drawn_often_while_it_has_room_and_once_a_second_when_it_s
             assert screen._turn_worker is not None
             with pytest.raises(WorkerCancelled):
                 await screen._turn_worker.wait()
+
+
+async def test_a_long_stored_session_opens_a_page_and_caps_a_huge_reply() -> None:
+    from tui.core.chat import MESSAGE_PAGE, StoredMessage
+    from tui.widgets.chat_message import SHOWN_CHARS
+
+    store = open_chat_store(data_dir())
+    session = store.create_session("long", "ollama", MODEL)
+    huge = markdown_reply(2000) * 40  # far more than is drawn
+    rows = [
+        StoredMessage(0, session.id, "user" if i % 2 == 0 else "assistant", f"message {i}")
+        for i in range(MESSAGE_PAGE * 2 + 10)
+    ]
+    rows[-1].content = huge
+    store.write_turn(session, rows)
+    store.close()
+    with start_replay_server(reply="x") as server:
+        controller = Controller(
+            [OllamaBackend(server.host_port)], retry_interval=0, probe_timeout=REACHABLE
+        )
+        app = make_app(Config(), controller=controller, start_screen="chat")
+        async with app.run_test(size=(100, 30)) as pilot:
+            screen = await ready(pilot)
+            shown = views(screen)
+            assert len(shown) == MESSAGE_PAGE  # one page read and drawn
+            note = screen.query_one("#chat-earlier", Static)
+            assert f"{MESSAGE_PAGE + 10} earlier messages" in str(note.render())
+            last = shown[-1]
+            assert last.content == huge  # all of it kept (copy, export)
+            assert 0 < len(huge) - last.hidden_chars <= SHOWN_CHARS
+            assert "earlier characters" in str(last.query_one(".msg-hidden", Static).render())
+            await pilot.press("escape")  # leave the prompt, as a key user would
+            await pilot.press("ctrl+u")
+            await workers_done(app)
+            await pilot.pause()
+            assert len(views(screen)) == MESSAGE_PAGE * 2
+            assert views(screen)[0].content == "message 10"
+            await pilot.press("ctrl+u")
+            await workers_done(app)
+            await pilot.pause()
+            assert len(views(screen)) == MESSAGE_PAGE * 2 + 10
+            assert not screen.query("#chat-earlier")

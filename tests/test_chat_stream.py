@@ -8,7 +8,7 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 
 from tests.ollama_replay import markdown_reply, tokenize
-from tui.chatflow import split_segments
+from tui.core.chat.markdown import split_segments
 from tui.widgets.chat_stream import StreamingBody, rich_markdown
 
 WIDTH = 60

@@ -119,6 +119,30 @@ def test_save_keeps_environment_values_out_of_the_file(tmp_path: Path) -> None:
     assert again.model_dirs == [Path("/models/a"), Path("/models/added")]
 
 
+def test_save_replaces_the_file_atomically_and_leaves_nothing_else(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    save_config(Config(theme="slmdeck-light"), path)
+    save_config(Config(theme="slmdeck-mono"), path)
+    assert load_config(path, env={}).theme == "slmdeck-mono"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.toml"]  # no temp, no backup
+
+
+def test_save_into_a_read_only_folder_says_why(tmp_path: Path) -> None:
+    from tests.readonly import read_only_folder
+    from tui.store.files import FileSaveError
+
+    with read_only_folder(tmp_path / "conf", {"config.toml": '[ui]\ntheme = "old"\n'}) as ro:
+        path = ro.path / "config.toml"
+        with pytest.raises(FileSaveError) as info:
+            save_config(Config(theme="new"), path)
+        assert isinstance(info.value, OSError)  # what the controller's register handles
+        assert str(info.value).startswith(f"Could not save {path}: "), ro.how
+        assert path.read_text() == '[ui]\ntheme = "old"\n'
+        assert sorted(p.name for p in ro.path.iterdir()) == ["config.toml"]
+        with pytest.raises(FileSaveError, match="Could not save"):
+            save_config(Config(), ro.path / "sub" / "config.toml")
+
+
 # ------------------------------------------------------------------ values of the wrong type or range
 
 

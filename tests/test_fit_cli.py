@@ -22,6 +22,7 @@ from tests.test_gguf_info import _genai_folder, write_gguf
 from tui import cli
 from tui.commands import fit
 from tui.core.catalog import CatalogError, default_catalog, load_catalog, parse_catalog
+from tui.core.fit import ResolvedModel, resolve_dims
 from tui.core.quant import ArchDims, Variant
 
 
@@ -137,17 +138,17 @@ def test_bad_files_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 def test_extra_sources_come_before_the_catalog(capsys: pytest.CaptureFixture[str]) -> None:
     dims = ArchDims("llama", 2, 64, 4, 2, 16, 16, 128, 32, 1000)
 
-    def installed(name: str) -> fit.ResolvedModel | None:
+    def installed(name: str) -> ResolvedModel | None:
         if name != "qwen2.5:3b":
             return None
-        return fit.ResolvedModel(name, "ollama", dims, (Variant(name, "Q4_K_M", 4.89, 5000, True),))
+        return ResolvedModel(name, "ollama", dims, (Variant(name, "Q4_K_M", 4.89, 5000, True),))
 
     assert fit.run(_args("qwen2.5:3b", json=True, ctx=128), extra_sources=[installed]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["kind"] == "ollama" and report["variants"][0]["installed"] is True
-    resolved = fit.resolve_dims("qwen2.5:7b", [installed], catalog=load_catalog())
+    resolved = resolve_dims("qwen2.5:7b", [installed], catalog=load_catalog())
     assert resolved.kind == "catalog"
-    marked = fit.resolve_dims("qwen2.5:7b", catalog=load_catalog(), installed_tags=["qwen2.5:7b"])
+    marked = resolve_dims("qwen2.5:7b", catalog=load_catalog(), installed_tags=["qwen2.5:7b"])
     assert [v.tag for v in marked.variants if v.installed] == ["qwen2.5:7b-instruct-q4_K_M"]
 
 
@@ -255,3 +256,29 @@ def test_default_catalog_reads_the_user_file(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="not valid JSON"):
         default_catalog()
     assert fit.run(_args("qwen2.5:3b"), extra_sources=()) == 2
+
+
+# ------------------------------------------------------------------------------ read-only data dir
+
+
+def test_read_only_data_dir_costs_the_cache_not_the_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.readonly import read_only_folder
+    from tui.monitor import resources
+
+    monkeypatch.setattr(resources, "BANDWIDTH_SAMPLE_MB", 4)  # a real measurement, but small
+    with read_only_folder(tmp_path / "data", {}) as ro:
+        monkeypatch.setenv("SLMDECK_DATA_DIR", str(ro.path))
+        assert fit.run(_args("qwen2.5:3b", bandwidth=None), catalog=load_catalog()) == 0
+        captured = capsys.readouterr()
+        assert "Traceback" not in captured.err, ro.how
+        (note,) = captured.err.splitlines()
+        assert note.startswith("note: the bandwidth measurement is not cached: Could not save ")
+        assert "bandwidth.json" in note and "memory bandwidth" in captured.out
+        assert list(ro.path.iterdir()) == []  # no cache, no temp file
+        # JSON stays JSON: the note goes to stderr.
+        assert fit.run(_args("qwen2.5:3b", bandwidth=None, json=True), catalog=load_catalog()) == 0
+        captured = capsys.readouterr()
+        assert json.loads(captured.out)["bandwidth_bytes_s"] > 0
+        assert captured.err.startswith("note: the bandwidth measurement is not cached")

@@ -190,7 +190,10 @@ async def test_failed_pull_says_why(replay: ReplayServer) -> None:
         # The operation's end reaches the panel as a message: wait for it, not for a while.
         await wait_for(pilot, lambda: "failed" in str(panel.render()), "the panel's failure line")
         text = str(panel.render())
-        assert "failed" in text and "file does not exist" in text and "again" in text
+        # A name the registry lacks: said so, and no advice to run it again.
+        assert "'no-such-model:1b' was not found in the registry" in text
+        assert "file does not exist" in text and "again" not in text
+        assert not op.retryable
 
 
 async def test_import_gguf_file(replay: ReplayServer, tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 import pytest
@@ -23,7 +22,6 @@ from tui.core.quant import (
     fit_level,
     ggml_type_bpw,
     kv_cache_bytes,
-    measure_memory_bandwidth,
     memory_estimate,
     normalize_quant,
     onnx_int4_bpw,
@@ -308,20 +306,6 @@ def test_gpu_bandwidth_used_for_gpu_placement() -> None:
     )
     assert off.fit.where is Placement.OFFLOAD
     assert off.tokps_ceiling == pytest.approx(1 / (4_000 / 1e9 + 1_000 / 1e6))
-
-
-def test_measure_bandwidth_caches(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    cache = tmp_path / "sub" / "bw.json"
-    first = measure_memory_bandwidth(cache, size_mb=4, repeats=1)
-    assert first > 0
-    assert json.loads(cache.read_text())["bandwidth_bytes_s"] == first
-    assert measure_memory_bandwidth(cache, size_mb=4, repeats=1) == first  # from the cache
-    cache.write_text(json.dumps({"bandwidth_bytes_s": 123.0}))
-    assert measure_memory_bandwidth(cache) == 123.0
-    fresh = measure_memory_bandwidth(cache, size_mb=4, repeats=1, refresh=True)
-    assert json.loads(cache.read_text())["bandwidth_bytes_s"] == fresh != 123.0
-    cache.write_text("not json")
-    assert measure_memory_bandwidth(cache, size_mb=4, repeats=1) > 0
 
 
 # ------------------------------------------------------------------------------------- ranking

@@ -10,9 +10,9 @@ import pytest
 from tests.conftest import FIXTURES, REACHABLE
 from tests.waiting import until, workers_done
 from tui.app import make_app
-from tui.chatflow import open_chat_store
 from tui.config import Config, data_dir
 from tui.monitor import Monitor, load_samples
+from tui.store.chats import open_chat_store
 
 REPLY = """Here is a **small** example:
 

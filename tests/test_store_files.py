@@ -181,3 +181,21 @@ def test_utf16_modelfile_is_read_as_ollama_reads_it(tmp_path: Path) -> None:
     path = tmp_path / "Modelfile"
     path.write_bytes("FROM x\n".encode("utf-16"))
     assert read_document(path) == "\ufeffFROM x\n"
+
+
+def test_plain_write_without_backup(tmp_path: Path) -> None:
+    """The same writer serves settings, exports and caches: no backup, no temp, rw-r--r--."""
+    target = tmp_path / "settings.toml"
+    first = save_atomic(target, "a = 1\n", backup=False)
+    assert first.backup is None and first.bytes_written == 6
+    assert target.stat().st_mode & 0o777 == 0o644
+    save_atomic(target, "a = 2\n", backup=False)
+    assert target.read_text() == "a = 2\n"
+    assert listing(tmp_path) == ["settings.toml"]
+
+
+def test_a_failed_save_is_an_os_error(tmp_path: Path) -> None:
+    """Callers that handle a failed write as ``OSError`` handle this writer's errors too."""
+    with pytest.raises(OSError, match="does not exist") as info:
+        save_atomic(tmp_path / "nowhere" / "x.json", "{}", backup=False)
+    assert isinstance(info.value, FileSaveError) and info.value.errno == errno.ENOENT

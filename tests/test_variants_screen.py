@@ -257,3 +257,20 @@ async def test_a_model_chosen_here_stays_and_is_not_sent_to_other_screens(
         app.open_screen("variants", model="qwen2.5:0.5b", backend="ollama")
         await pilot.pause()
         assert screen.model == "qwen2.5:0.5b"
+
+
+async def test_enter_on_the_installed_row_chats_with_the_installed_name(
+    replay: ReplayServer,
+) -> None:
+    app = variants_app(replay, "qwen2.5:0.5b", "ollama")
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await ready(pilot)
+        row = next(i for i, r in enumerate(screen.rows) if r.variant.installed)
+        installed = screen.rows[row].variant
+        # The catalog row carries the registry tag; the backend knows the model by another name.
+        assert installed.tag != "qwen2.5:0.5b" and installed.installed_as == "qwen2.5:0.5b"
+        screen.table.move_cursor(row=row)
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.current_mode == "chat", "the Chat screen")
+        assert app.screen_options == {"model": "qwen2.5:0.5b", "backend": "ollama"}

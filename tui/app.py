@@ -63,7 +63,15 @@ class SlmdeckApp(App[None]):
     }
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit", tooltip="Quit slmdeck"),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.quit_ctrl_c"),
+        # In a text field or text area with a selection ctrl+c copies it; elsewhere it quits.
+        Binding(
+            "ctrl+c",
+            "copy_or_quit",
+            "Copy or quit",
+            show=False,
+            priority=True,
+            id="app.quit_ctrl_c",
+        ),
         # Every key of the current screen, for when the footer is cut at 80 columns.
         Binding("f1,question_mark", "toggle_keys", "Keys", show=False, id="app.keys"),
         *(
@@ -98,6 +106,8 @@ class SlmdeckApp(App[None]):
         """The latest resource sample (``None`` before the first)."""
         self._sampler: Timer | None = None
         self._sampling: Worker[None] | None = None
+        self._deck_screens: dict[DeckScreen, None] = {}
+        """Mounted deck screens, in mount order (a dict as an ordered set)."""
 
     def on_mount(self) -> None:
         from tui.logfile import file_log
@@ -146,7 +156,50 @@ class SlmdeckApp(App[None]):
             self.notify(f"{op.title}: done.", title=title, timeout=4, markup=False)
 
     async def action_quit(self) -> None:
-        self.exit()
+        """Quit, after asking when an operation runs or an edit is unsaved (``q`` again quits)."""
+        from tui.widgets.confirm import QuitDialog
+
+        if isinstance(self.screen, QuitDialog):
+            self.exit()
+            return
+        reasons = self.unfinished_work()
+        if not reasons:
+            self.exit()
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.exit()
+
+        self.push_screen(QuitDialog(reasons), answer)
+
+    async def action_copy_or_quit(self) -> None:
+        """ctrl+c: copy the selected text of the focused field or text area, else quit."""
+        from textual.widgets import Input, TextArea
+
+        focused = self.screen.focused
+        if isinstance(focused, TextArea | Input) and focused.selected_text:
+            focused.action_copy()
+        else:
+            await self.action_quit()
+
+    def unfinished_work(self) -> list[str]:
+        """What quitting now would stop or lose, one line each (empty: nothing)."""
+        reasons = [
+            f"{op.title} is still running; quitting stops it"
+            + (" (pull it again to resume)." if op.kind == "pull" else ".")
+            for op in self.controller.running_operations()
+        ]
+        for screen in list(self._deck_screens):
+            reasons.extend(screen.unsaved_work())
+        return reasons
+
+    def track_screen(self, screen: DeckScreen) -> None:
+        """Remember a mounted deck screen, to ask it about unsaved work before quitting."""
+        self._deck_screens[screen] = None
+
+    def untrack_screen(self, screen: DeckScreen) -> None:
+        self._deck_screens.pop(screen, None)
 
     async def on_unmount(self) -> None:
         from tui.logfile import close_file_log
@@ -200,13 +253,22 @@ class SlmdeckApp(App[None]):
                 return
 
     def action_toggle_keys(self) -> None:
-        """Show or hide the panel that lists every key of the focused widget and screen."""
-        from textual.widgets import HelpPanel
+        """Show (or hide) the panel listing every key of this screen; enter presses one."""
+        from tui.widgets.keys_panel import KeysPanel, key_rows
 
-        if self.screen.query(HelpPanel):
-            self.action_hide_help_panel()
-        else:
-            self.action_show_help_panel()
+        if isinstance(self.screen, KeysPanel):
+            self.screen.dismiss(None)
+            return
+        title = SCREEN_TITLES.get(self.current_mode, self.current_mode.title())
+        screen = self.screen
+        if not isinstance(screen, DeckScreen):
+            title = screen.__class__.__name__.removesuffix("Dialog").removesuffix("Screen")
+
+        def press(key: str | None) -> None:
+            if key:
+                self.call_after_refresh(self.simulate_key, key)
+
+        self.push_screen(KeysPanel(key_rows(screen, title), f"Keys: {title}"), press)
 
     def action_show_screen(self, name: str) -> None:
         if name in SCREENS:

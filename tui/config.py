@@ -83,6 +83,15 @@ class Config:
     """Seconds between re-probes of a backend that is down."""
     keymap: dict[str, str] = field(default_factory=dict)
     """Binding id → keys, e.g. ``{"app.quit" = "ctrl+q"}``."""
+    hardware_memory_gib: float | None = None
+    """``[hardware] memory_gib``: RAM the fit may use, in GiB, instead of the detected available
+    RAM (on unified memory, the whole shared pool); None: detected."""
+    hardware_vram_gib: float | None = None
+    """``[hardware] vram_gib``: free VRAM of the discrete GPU, in GiB (0: grade as CPU only);
+    None: detected."""
+    hardware_unified: bool | None = None
+    """``[hardware] unified``: the CPU and GPU share one memory pool (true) or not (false);
+    None: detected (Jetson, AMD APU, Intel iGPU are unified)."""
     source: Path | None = None
     """The file this was read from (None: defaults only)."""
     problems: list[str] = field(default_factory=list)
@@ -107,6 +116,12 @@ SECONDS_RANGES: dict[tuple[str, str], tuple[float, float]] = {
 }
 """Accepted seconds per ``(table, key)``; a value outside (or not a finite number) is reported
 and the default kept."""
+
+GIB_RANGES: dict[tuple[str, str], tuple[float, float]] = {
+    ("hardware", "memory_gib"): (0.1, 16384.0),
+    ("hardware", "vram_gib"): (0.0, 16384.0),
+}
+"""Accepted GiB per ``(table, key)``, checked like :data:`SECONDS_RANGES`."""
 
 
 def _shown(value: Any) -> str:
@@ -179,6 +194,37 @@ class _Table:
         self._bad(key, f"a number of seconds from {low:g} to {high:g}", default)
         return default
 
+    def gib(self, key: str) -> float | None:
+        """An optional size in GiB within :data:`GIB_RANGES`; None when absent or wrong."""
+        if key not in self.data:
+            return None
+        low, high = GIB_RANGES[(self.name, key)]
+        value = self.data[key]
+        if (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and low <= value <= high
+        ):
+            return float(value)
+        self.problems.append(
+            f"{self.label} {key} = {_shown(value)} is not a number of GiB from {low:g} to "
+            f"{high:g}; using the detected value"
+        )
+        return None
+
+    def optional_flag(self, key: str) -> bool | None:
+        """An optional true/false; None when absent or wrong."""
+        if key not in self.data:
+            return None
+        value = self.data[key]
+        if isinstance(value, bool):
+            return value
+        self.problems.append(
+            f"{self.label} {key} = {_shown(value)} is not true or false; using the detected value"
+        )
+        return None
+
 
 def _apply_file(cfg: Config, data: dict[str, Any], problems: list[str]) -> None:
     ollama = _Table("ollama", data.get("ollama"), problems)
@@ -235,6 +281,14 @@ def _apply_file(cfg: Config, data: dict[str, Any], problems: list[str]) -> None:
     backends = _Table("backends", data.get("backends"), problems)
     cfg.probe_timeout = backends.seconds("probe_timeout", cfg.probe_timeout)
     cfg.retry_interval = backends.seconds("retry_interval", cfg.retry_interval)
+    hardware = _Table("hardware", data.get("hardware"), problems)
+    cfg.hardware_memory_gib = hardware.gib("memory_gib")
+    cfg.hardware_vram_gib = hardware.gib("vram_gib")
+    cfg.hardware_unified = hardware.optional_flag("unified")
+    for key in sorted(set(hardware.data) - {"memory_gib", "vram_gib", "unified"}):
+        problems.append(
+            f"[hardware] {_shown(key)} is not a setting (memory_gib, vram_gib, unified); ignored"
+        )
 
 
 def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> Config:
@@ -295,21 +349,38 @@ def to_toml_dict(cfg: Config) -> dict[str, Any]:
     }
     if cfg.ollama_proxy:
         data["ollama"]["proxy"] = cfg.ollama_proxy
+    hardware = {
+        key: value
+        for key, value in (
+            ("memory_gib", cfg.hardware_memory_gib),
+            ("vram_gib", cfg.hardware_vram_gib),
+            ("unified", cfg.hardware_unified),
+        )
+        if value is not None
+    }
+    if hardware:  # TOML has no null: only what the user set is written
+        data["hardware"] = hardware
     if cfg.foundry_cache is not None and "foundry_cache" not in cfg.env_only:
         data["onnx"]["foundry_cache"] = str(cfg.foundry_cache)
     return data
 
 
 def save_config(cfg: Config, path: Path | None = None) -> Path:
-    """Write ``cfg`` atomically (temp file, fsync, rename) and return the path."""
+    """Write ``cfg`` atomically (unique temp file, fsync, rename, fsync of the folder) and return
+    the path.
+
+    Raises:
+        FileSaveError: It could not be written (an ``OSError``; the message says why, and the old
+            file is unchanged).
+    """
     import tomli_w
 
+    from tui.store.files import FileSaveError, describe_os_error, save_atomic
+
     path = path or config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("wb") as fh:
-        tomli_w.dump(to_toml_dict(cfg), fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FileSaveError(describe_os_error(exc, path), errno_=exc.errno) from exc
+    save_atomic(path, tomli_w.dumps(to_toml_dict(cfg)), backup=False)
     return path

@@ -38,6 +38,7 @@ from tui.backends.base import (
     InvalidInput,
     ModelDetails,
     ModelInfo,
+    ModelNotFound,
     Progress,
     RunningModel,
     Unsupported,
@@ -47,8 +48,10 @@ from tui.core.coalesce import Coalescer, Scheduler, loop_scheduler
 if TYPE_CHECKING:
     from tui.config import Config
     from tui.core.benchmark import Benchmark, BenchSpec
+    from tui.core.chat.session import ChatSession
     from tui.monitor.monitor import Monitor
     from tui.persist import BenchResults, ChatHistory, DraftBook
+    from tui.store.chats import ChatStore
     from tui.store.files import FileSystem, SaveResult
 
 log = logging.getLogger(__name__)
@@ -93,6 +96,8 @@ class Operation:
     state: OperationState = OperationState.RUNNING
     progress: Progress | None = None
     error: str = ""
+    retryable: bool = True
+    """Whether running it again may succeed (False: e.g. the name is not in the registry)."""
     started_at: float = field(default_factory=time.monotonic)
     finished_at: float | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -176,6 +181,21 @@ def build_backends(config: Config) -> list[Backend]:
                     )
                 )
     return backends
+
+
+def _write_export(path: Path, text: str) -> None:
+    """Write an export (or the clipboard file) atomically, creating its folder; blocking.
+
+    Raises:
+        OSError: It could not be written (the message says why).
+    """
+    from tui.store.files import FileSaveError, save_atomic
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_atomic(path, text, backup=False)
+    except FileSaveError as exc:
+        raise OSError(str(exc)) from exc
 
 
 def monitor_disk_paths(config: Config) -> list[Path]:
@@ -266,9 +286,8 @@ class Controller:
         """Operations report progress to listeners at most once per this many seconds."""
         self._clock = clock
         self._schedule = schedule
-        self.live_tokens_per_second: float | None = None
-        """Rate of the reply streaming now (set by the chat screen while it streams; back to
-        ``None`` when the stream from :meth:`chat` ends), ``None`` when none is."""
+        self._other_rate: float | None = None
+        self._chat_session: ChatSession | None = None
         self.loaded_models: tuple[RunningModel, ...] | None = None
         """What the backends held at the last :meth:`refresh_loaded_models` (``None``: not yet)."""
         self.audit = audit
@@ -512,22 +531,35 @@ class Controller:
     ) -> AsyncIterator[ChatChunk]:
         """Stream a reply; cancel the consuming task to stop generation.
 
-        When the stream ends (finished, failed, stopped or closed), :attr:`live_tokens_per_second`
-        goes back to ``None``, so the gauge strip never shows the rate of a reply that is over.
+        The rate of a reply streamed by the chat session is :attr:`live_tokens_per_second`.
         """
-        stream = self.backend(backend_id).chat(model, messages, options)
+        return self.backend(backend_id).chat(model, messages, options)
 
-        async def tracked() -> AsyncIterator[ChatChunk]:
-            try:
-                async for chunk in stream:
-                    yield chunk
-            finally:
-                self.live_tokens_per_second = None
-                aclose = getattr(stream, "aclose", None)
-                if aclose is not None:
-                    await aclose()
+    def chat_session(self) -> ChatSession:
+        """The chat (history in the data dir, the open conversation, the reply streaming now),
+        built on first use; the history is opened by its :meth:`~ChatSession.open`."""
+        if self._chat_session is None:
+            from tui.core.chat.session import ChatSession
 
-        return tracked()
+            self._chat_session = ChatSession(self._open_chat_records, self.chat, _write_export)
+        return self._chat_session
+
+    def _open_chat_records(self) -> ChatStore:
+        from tui.store.chats import open_chat_store
+
+        return open_chat_store(self.data_dir)
+
+    @property
+    def live_tokens_per_second(self) -> float | None:
+        """Rate of the reply streaming now, ``None`` when none is: the chat session's own, read
+        when asked (nothing writes it per token); else a rate set by another source."""
+        session = self._chat_session
+        rate = session.live_rate if session is not None else None
+        return rate if rate is not None else self._other_rate
+
+    @live_tokens_per_second.setter
+    def live_tokens_per_second(self, rate: float | None) -> None:
+        self._other_rate = rate
 
     # ------------------------------------------------------------------ models
 
@@ -730,7 +762,11 @@ class Controller:
         def vram() -> int | None:
             return gpu_memory_used(self.monitor.latest)
 
-        bench = Benchmark(chosen, spec, vram=vram, vram_source=vram_source)
+        from tui.monitor.procs import HostProcesses
+
+        bench = Benchmark(
+            chosen, spec, vram=vram, vram_source=vram_source, processes=HostProcesses()
+        )
         names = ", ".join(sanitize(name) for _, name in targets)
         title = f"Bench {names}" if len(targets) < 3 else f"Bench {len(targets)} models"
 
@@ -794,6 +830,7 @@ class Controller:
             except BackendError as exc:
                 op.state = OperationState.FAILED
                 op.error = str(exc)
+                op.retryable = not isinstance(exc, ModelNotFound)
             except Exception as exc:
                 log.exception("operation %s failed", title)
                 op.state = OperationState.FAILED
@@ -891,10 +928,7 @@ class Controller:
         Raises:
             OSError: It could not be written.
         """
-        from tui.chatflow import write_atomic
-
-        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-        await asyncio.to_thread(write_atomic, path, text)
+        await asyncio.to_thread(_write_export, path, text)
 
     # ------------------------------------------------------------------ shutdown
 
@@ -907,6 +941,11 @@ class Controller:
         # Audit entries are never cancelled: each is a short write, and the record must land.
         if self._audit_writes:
             await asyncio.gather(*self._audit_writes, return_exceptions=True)
+        if self._chat_session is not None:
+            try:
+                await self._chat_session.close()
+            except Exception:
+                log.exception("closing the chat history failed")
         closers: list[Callable[[], None]] = [s.close for s in self._stores.values()]  # type: ignore[attr-defined]
         self._stores.clear()
         if self.audit is not None:

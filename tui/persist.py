@@ -13,10 +13,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from tui.chatflow import ChatTurn, export_session, open_chat_store
 from tui.core.benchmark import ModelResult
+from tui.core.chat.turn import ChatTurn
 from tui.store.bench import BenchStore, open_bench_store
-from tui.store.chats import ChatStore, Session, StoredMessage
+from tui.store.chats import ChatStore, Session, StoredMessage, export_session, open_chat_store
 from tui.store.db import Database
 from tui.store.drafts import AuditLog, Draft, DraftStore
 

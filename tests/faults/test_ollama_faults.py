@@ -28,8 +28,9 @@ from tui.backends.base import (
     Progress,
 )
 from tui.backends.ollama import LIST_TIMEOUT, OllamaBackend
-from tui.chatflow import ChatTurn, open_chat_store
 from tui.controller import BackendStatus, Controller
+from tui.core.chat.turn import ChatTurn
+from tui.store.chats import open_chat_store
 
 USER = [ChatMessage("user", "hello")]
 HTML_500 = (

@@ -619,10 +619,20 @@ class OllamaBackend(Backend):
             BackendResponseError: The stream ended without Ollama's final ``success``.
         """
         last = ""
-        async for part in self._stream(lambda: self._ollama().pull(name, stream=True)):
-            step = _progress(part)
-            last = step.status
-            yield step
+        try:
+            async for part in self._stream(lambda: self._ollama().pull(name, stream=True)):
+                step = _progress(part)
+                last = step.status
+                yield step
+        except BackendResponseError as exc:
+            if _missing_manifest(str(exc)):
+                # The registry has no such name or tag: trying again cannot help.
+                raise ModelNotFound(
+                    f"{name!r} was not found in the registry: check the name and the tag "
+                    f"(Ollama at {self.address}: {one_line(str(exc).partition(': ')[2])})",
+                    backend=self.id,
+                ) from exc
+            raise
         self._check_success("pull", name, last)
 
     def _check_success(self, what: str, name: str, last: str) -> None:
@@ -868,3 +878,10 @@ def _progress(part: Any) -> Progress:
         total=part.total,
         digest=part.digest or "",
     )
+
+
+def _missing_manifest(message: str) -> bool:
+    """Whether a pull error is the registry's "no such model or tag" (Ollama's server says
+    ``pull model manifest: file does not exist``; registries answer ``manifest unknown``)."""
+    text = message.lower()
+    return "manifest" in text and ("file does not exist" in text or "unknown" in text)

@@ -5,196 +5,88 @@ model dirs by name, or an Ollama model, described by its ``/api/show``) or a cat
 (``qwen2.5:3b``). Memory is weights + KV cache at ``--ctx`` + the engine's runtime overhead (fitted
 to measured RSS by bench/fit_accuracy.py), judged against live free VRAM and RAM; the speed column
 is the memory-bandwidth ceiling of decode, not a measurement.
+
+Discrete GPUs are judged against their free VRAM (what other processes leave); a Jetson, an AMD APU
+or an Intel iGPU against one unified pool shared by CPU and GPU, never VRAM + RAM twice. What
+detection gets wrong is overridden with --memory-gib, --vram-gib and --unified (or the config's
+[hardware] table), shown as "set by you".
 """
+
+# The resolution is tui.core.fit's (shared with the Variants screen) and the readings of this
+# machine tui.monitor.resources'; this module parses the arguments, opens the configured backends
+# for installed models and prints.
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import math
 import sys
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tui.core.catalog import Catalog, CatalogEntry, CatalogError, default_catalog
-from tui.core.gguf_info import (
-    GGUFError,
-    ModelFolderError,
-    dims_from_ollama_model_info,
-    read_genai_folder,
-    read_gguf,
+from tui.core.catalog import Catalog, default_catalog
+from tui.core.fit import (
+    DEFAULT_CTX,
+    FitInputError,
+    ModelSource,
+    ResolvedModel,
+    resolve_dims,
+    resolve_installed,
 )
 from tui.core.quant import (
     FIT_THRESHOLDS_TEXT,
     KV_BYTES_PER_ELEMENT,
-    ONNX_PRECISIONS,
+    SET_BY_YOU,
+    UNIFIED_TEXT,
     ArchDims,
-    Variant,
+    MemoryPool,
     VariantFit,
-    bits_per_weight,
-    measure_memory_bandwidth,
-    normalize_quant,
     overhead_for,
     rank_variants,
 )
+from tui.core.sanitize import sanitize
 
 if TYPE_CHECKING:
-    from tui.backends.base import ModelInfo
+    from tui.backends.base import Backend, Capability, ModelDetails, ModelInfo
     from tui.config import Config
-
-DEFAULT_CTX = 4096
-"""Ollama's default ``num_ctx``."""
 
 EXIT_OK = 0
 EXIT_INPUT = 2
 
 
-class FitInputError(ValueError):
-    """MODEL cannot be resolved: unknown name, missing or unreadable file."""
-
-
-@dataclass(frozen=True, slots=True)
-class ResolvedModel:
-    name: str
-    kind: str
-    """``gguf``, ``onnx``, ``catalog`` or whatever an extra source calls itself (``ollama``)."""
-    dims: ArchDims
-    variants: tuple[Variant, ...]
-    notes: tuple[str, ...] = field(default=())
-    default_ctx: int = 0
-    """The context the engine will really use when ``--ctx`` is not given (ONNX Runtime GenAI:
-    ``search.max_length``); 0 means :data:`DEFAULT_CTX`."""
-
-
-ModelSource = Callable[[str], "ResolvedModel | None"]
-"""A resolver tried before the catalog (e.g. installed Ollama models); None means "not mine"."""
-
-
-def _looks_like_path(model: str) -> bool:
-    # Ollama names may hold slashes too (hf.co/user/repo:Q4_K_M), so only explicit paths count.
-    return model.lower().endswith(".gguf") or model.startswith(("/", "./", "../", "~"))
-
-
-def _onnx_precision(name: str) -> str:
-    lowered = name.lower()
-    return next((p for p in ONNX_PRECISIONS if p in lowered), "onnx")
-
-
-def resolve_dims(
-    model: str,
-    extra_sources: Sequence[ModelSource] = (),
-    *,
-    catalog: Catalog | None = None,
-    installed_tags: Collection[str] = (),
-) -> ResolvedModel:
-    """Dimensions and variants of ``model``: a local file or folder, an extra source, the catalog.
-
-    A GGUF file gives exact weights; an ONNX folder the sum of its ``.onnx``/``.onnx.data`` files;
-    catalog variants carry estimated sizes unless the catalog knows them exactly.
-
-    Raises:
-        FitInputError: nothing knows the model, or its file cannot be read.
-    """
-    path = Path(model).expanduser()
-    if path.exists() or _looks_like_path(model):
-        if path.is_dir():
-            try:
-                onnx = read_genai_folder(path)
-            except ModelFolderError as exc:
-                raise FitInputError(str(exc)) from None
-            precision = _onnx_precision(path.name)
-            variant = Variant(path.name, precision, 0.0, onnx.weights_bytes, installed=True)
-            onnx_notes = (
-                f"ONNX Runtime GenAI sizes its KV cache for search.max_length = {onnx.max_length}",
-            )
-            return ResolvedModel(
-                str(path), "onnx", onnx.dims, (variant,), onnx_notes, onnx.max_length
-            )
-        try:
-            info = read_gguf(path)
-        except GGUFError as exc:
-            raise FitInputError(str(exc)) from None
-        bpw = info.weights_bytes * 8 / info.n_params if info.n_params else 0.0
-        variant = Variant(path.name, info.file_type, bpw, info.weights_bytes, installed=True)
-        return ResolvedModel(str(path), "gguf", info.dims, (variant,))
-    for source in extra_sources:
-        found = source(model)
-        if found is not None:
-            return found
-    try:
-        cat = catalog if catalog is not None else default_catalog()
-        entry = cat.lookup(model)
-    except CatalogError as exc:
-        problems = [p for s in extra_sources for p in getattr(s, "problems", ())]
-        raise FitInputError("; ".join([str(exc), *problems])) from None
-    if installed_tags:
-        entry = entry.with_installed(installed_tags)
-    notes = [f"source: {entry.source}"]
-    if entry.notes:
-        notes.append(entry.notes)
-    if any(v.size_estimated for v in entry.variants):
-        notes.append("sizes marked ~ are parameters x bits per weight, not measured files")
-    return ResolvedModel(entry.name, "catalog", entry.dims, entry.variants, tuple(notes))
-
-
 # ------------------------------------------------------------------------------ installed models
 
 
-def fill_gaps(real: ArchDims, catalog: ArchDims) -> ArchDims:
-    """``real`` with its zero fields (an /api/show without vocab size, say) taken from the catalog."""
-    gaps = {
-        name: getattr(catalog, name)
-        for name in ("vocab_size", "n_params", "context_length", "head_dim_k", "head_dim_v")
-        if not getattr(real, name) and getattr(catalog, name)
-    }
-    return replace(real, **gaps) if gaps else real
+class _OneBackend:
+    """One backend's listed models as a :class:`tui.core.fit.ModelDirectory`."""
+
+    def __init__(self, backend: Backend, models: list[ModelInfo]) -> None:
+        self.backend = backend
+        self.models = models
+
+    def all_models(self) -> list[ModelInfo]:
+        return self.models
+
+    def supports(self, backend_id: str, capability: Capability) -> bool:
+        return capability in self.backend.capabilities
+
+    async def show(self, backend_id: str, name: str) -> ModelDetails:
+        return await self.backend.show(name)
 
 
-def installed_variant(info: ModelInfo, n_params: int) -> Variant:
-    """An installed model as a variant: its real size, bits per weight from its parameters."""
-    quant = normalize_quant(info.quantization) if info.quantization else "?"
-    bpw = info.size * 8 / n_params if n_params and info.size else 0.0
-    return Variant(info.name, quant, bpw, info.size, installed=True)
-
-
-def ollama_resolved(
-    info: ModelInfo,
-    dims: ArchDims,
-    installed: Sequence[ModelInfo],
-    entry: CatalogEntry | None,
-) -> ResolvedModel:
-    """Variants of an installed Ollama model: the catalog entry's tags (installed ones with their
-    real size) or, for a model the catalog does not know, the installed model alone."""
-    notes = [f"dimensions from {info.backend}'s /api/show"]
-    if entry is None:
-        notes.append("not in the offline catalog: only the installed variant is known")
-        return ResolvedModel(
-            info.name, "ollama", dims, (installed_variant(info, dims.n_params),), tuple(notes)
-        )
-    dims = fill_gaps(dims, entry.dims)
-    entry = entry.with_installed([m.name for m in installed])
-    aliases = dict(entry.aliases or {})
-    tags = {v.tag for v in entry.variants}
-    exact: dict[str, int] = {}
-    for m in installed:
-        target = aliases.get(m.name) or aliases.get(m.name.removesuffix(":latest")) or m.name
-        if target not in tags and m is info and m.quantization:
-            # An alias the catalog does not list (``llama3.2:latest``): match it by quantization.
-            quant = normalize_quant(m.quantization)
-            target = next((v.tag for v in entry.variants if v.quant == quant), target)
-        if target in tags and m.size:
-            exact[target] = m.size
-    variants = tuple(
-        replace(v, file_size=exact[v.tag], size_estimated=False, installed=True)
-        if v.tag in exact
-        else v
-        for v in entry.variants
-    )
-    if any(v.size_estimated for v in variants):
-        notes.append("sizes marked ~ are parameters x bits per weight (offline catalog)")
-    return ResolvedModel(entry.name, "ollama", dims, variants, tuple(notes))
+async def _resolve_on(
+    make: Callable[[], Backend], name: str, catalog: Callable[[], Catalog]
+) -> ResolvedModel | None:
+    backend = make()
+    try:
+        directory = _OneBackend(backend, await backend.list_models())
+        return await resolve_installed(directory, name, catalog=catalog)
+    finally:
+        await backend.aclose()
 
 
 class OllamaSource:
@@ -217,95 +109,44 @@ class OllamaSource:
 
     def __call__(self, name: str) -> ResolvedModel | None:
         from tui.backends.base import BackendError
+        from tui.backends.ollama import OllamaBackend
+
+        def make() -> Backend:
+            return OllamaBackend(self.host, timeout=15.0, connect_timeout=2.0, proxy=self.proxy)
 
         try:
-            return asyncio.run(self._resolve(name))
+            return asyncio.run(_resolve_on(make, name, self.catalog))
         except BackendError as exc:
             self.problems.append(f"installed Ollama models were not checked: {exc}")
             return None
-
-    async def _resolve(self, name: str) -> ResolvedModel | None:
-        from tui.backends.ollama import OllamaBackend
-
-        backend = OllamaBackend(self.host, timeout=15.0, connect_timeout=2.0, proxy=self.proxy)
-        try:
-            models = await backend.list_models()
-            wanted = {name, f"{name}:latest"} if ":" not in name else {name}
-            found = [m for m in models if m.name in wanted]
-            if not found:
-                return None
-            info = found[0]
-            details = await backend.show(info.name)
-        finally:
-            await backend.aclose()
-        if not details.model_info:
-            return None
-        meta = {"family": info.family, "parameter_size": info.parameter_size}
-        dims = dims_from_ollama_model_info(details.model_info, meta)
-        label = str(details.model_info.get("general.size_label") or "").lower()
-        base = info.name.partition(":")[0]
-        return ollama_resolved(info, dims, models, self._entry([info.name, f"{base}:{label}"]))
-
-    def _entry(self, names: Sequence[str]) -> CatalogEntry | None:
-        # ``llama3.2:latest`` is no catalog tag; its size label (3B) finds the entry.
-        try:
-            catalog = self.catalog()
-        except CatalogError:
-            return None
-        for name in names:
-            try:
-                return catalog.lookup(name)
-            except CatalogError:
-                continue
-        return None
 
 
 class OnnxSource:
     """Resolves an ONNX GenAI folder installed in the configured model dirs, by its model name."""
 
-    def __init__(self, model_dirs: Sequence[Path], foundry_cache: Path | None = None) -> None:
+    def __init__(
+        self,
+        model_dirs: Sequence[Path],
+        foundry_cache: Path | None = None,
+        catalog: Callable[[], Catalog] = default_catalog,
+    ) -> None:
         self.model_dirs = list(model_dirs)
         self.foundry_cache = foundry_cache
+        self.catalog = catalog
         self.problems: list[str] = []
 
     def __call__(self, name: str) -> ResolvedModel | None:
+        from tui.backends.base import BackendError
         from tui.backends.onnx_genai import OnnxGenAIBackend
 
-        backend = OnnxGenAIBackend(self.model_dirs, foundry_cache=self.foundry_cache)
-        models = asyncio.run(backend.list_models())
-        info = next((m for m in models if m.name == name), None)
-        if info is None or info.path is None:
-            return None
-        try:
-            folder = read_genai_folder(info.path)
-        except ModelFolderError as exc:
-            raise FitInputError(str(exc)) from None
-        from tui.backends.onnx_genai import estimate_parameters
-        from tui.core.safe_files import read_regular_text
+        def make() -> Backend:
+            return OnnxGenAIBackend(self.model_dirs, foundry_cache=self.foundry_cache)
 
         try:
-            config = json.loads(read_regular_text(Path(info.path) / "genai_config.json"))
-        except (OSError, ValueError) as exc:
-            raise FitInputError(f"{info.path}/genai_config.json cannot be read ({exc})") from None
-        n_params = estimate_parameters(config)
-        dims = replace(folder.dims, n_params=n_params)
-        precision = (info.quantization or "").lower() or "onnx"
-        bpw = folder.weights_bytes * 8 / n_params if n_params else 0.0
-        variants = [Variant(info.name, precision, bpw, folder.weights_bytes, installed=True)]
-        notes = [f"installed ONNX folder {info.path}"]
-        if n_params:
-            for other in ONNX_PRECISIONS:
-                if other != precision:
-                    bpw = bits_per_weight(other)
-                    size = round(n_params * bpw / 8)
-                    variants.append(Variant(other, other, bpw, size, size_estimated=True))
-            notes.append("sizes marked ~ are estimated parameters x bits per weight")
-        notes.append(
-            f"ONNX Runtime GenAI sizes its KV cache for search.max_length = {folder.max_length}"
-        )
-        return ResolvedModel(
-            info.name, "onnx", dims, tuple(variants), tuple(notes), folder.max_length
-        )
+            return asyncio.run(_resolve_on(make, name, self.catalog))
+        except BackendError as exc:
+            self.problems.append(f"installed ONNX models were not checked: {exc}")
+            return None
 
 
 def installed_sources(config: Config | None = None) -> list[ModelSource]:
@@ -322,57 +163,13 @@ def installed_sources(config: Config | None = None) -> list[ModelSource]:
     return sources
 
 
-# ------------------------------------------------------------------------------- live resources
-
-
-def free_ram() -> int:
-    import psutil
-
-    return int(psutil.virtual_memory().available)
-
-
-def gpu_free_and_bandwidth() -> tuple[int, float]:
-    """Free VRAM summed over NVIDIA GPUs and the nominal bandwidth of the first; (0, 0) if none.
-
-    Nominal bandwidth = max memory clock × 2 (double data rate) × bus width, from NVML.
-    """
-    try:
-        import pynvml
-    except ImportError:
-        return 0, 0.0
-    try:
-        pynvml.nvmlInit()
-    except Exception:  # no driver, no GPU: quietly none
-        return 0, 0.0
-    try:
-        free = 0
-        bandwidth = 0.0
-        for i in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
-            free += int(pynvml.nvmlDeviceGetMemoryInfo(handle).free)
-            if i == 0:
-                try:
-                    clock_mhz = pynvml.nvmlDeviceGetMaxClockInfo(handle, pynvml.NVML_CLOCK_MEM)
-                    bus_bits = pynvml.nvmlDeviceGetMemoryBusWidth(handle)
-                    bandwidth = clock_mhz * 1e6 * 2 * bus_bits / 8
-                except Exception:
-                    bandwidth = 0.0
-        return free, bandwidth
-    except Exception:
-        return 0, 0.0
-    finally:
-        try:
-            pynvml.nvmlShutdown()
-        except Exception:
-            pass
-
-
-def _host_bandwidth(args: argparse.Namespace) -> float:
+def _host_bandwidth(args: argparse.Namespace, problems: list[str]) -> float:
     if args.bandwidth is not None:
         return float(args.bandwidth) * 1e9
     from tui.config import data_dir
+    from tui.monitor.resources import HOST_BANDWIDTH_FILE, measure_memory_bandwidth
 
-    return measure_memory_bandwidth(data_dir() / "bandwidth.json")
+    return measure_memory_bandwidth(data_dir() / HOST_BANDWIDTH_FILE, problems=problems)
 
 
 # ------------------------------------------------------------------------------------ formatting
@@ -436,8 +233,7 @@ def _report(
     model: ResolvedModel,
     rows: list[VariantFit],
     args: argparse.Namespace,
-    vram: int,
-    ram: int,
+    pool: MemoryPool,
     bandwidth: float,
     gpu_bw: float,
 ) -> dict[str, Any]:
@@ -447,8 +243,20 @@ def _report(
         "dims": asdict(model.dims),
         "ctx": args.ctx,
         "kv_cache_type": args.kv_cache,
-        "free_vram": vram,
-        "free_ram": ram,
+        "free_vram": pool.free_vram,
+        "free_ram": pool.free_ram,
+        "memory": {
+            "unified": pool.unified,
+            "shared_pool": pool.shared if pool.unified else None,
+            "carve_out_free": pool.carve_out_free,
+            "vram_total": pool.vram_total,
+            "vram_used_by_others": pool.vram_used,
+            "graded_vram": pool.grading()[0],
+            "graded_ram": pool.grading()[1],
+            "gpus": list(pool.gpus),
+            "set_by_you": sorted(pool.set_by_you),
+            "notes": list(pool.notes),
+        },
         "bandwidth_bytes_s": bandwidth,
         "gpu_bandwidth_bytes_s": gpu_bw,
         "thresholds": FIT_THRESHOLDS_TEXT,
@@ -504,6 +312,26 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         metavar="GB_S",
         help="host memory bandwidth in GB/s instead of measuring it (measured once and cached)",
     )
+    parser.add_argument(
+        "--memory-gib",
+        type=float,
+        default=None,
+        metavar="GIB",
+        help="RAM the fit may use, instead of the detected available RAM (unified: the whole pool)",
+    )
+    parser.add_argument(
+        "--vram-gib",
+        type=float,
+        default=None,
+        metavar="GIB",
+        help="free VRAM of the discrete GPU instead of the detected figure (0: CPU only)",
+    )
+    parser.add_argument(
+        "--unified",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="CPU and GPU share one memory pool (Jetson, APU, iGPU); --no-unified: they do not",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=run)
     return parser
@@ -528,16 +356,19 @@ def run(
     try:
         model = resolve_dims(args.model, sources, catalog=catalog)
     except FitInputError as exc:
-        from tui.core.sanitize import sanitize
-
         # The message may quote a server's error body: never let its escapes reach the terminal.
         print(sanitize(str(exc)), file=sys.stderr)
         return EXIT_INPUT
     ctx = int(given) if given is not None else (model.default_ctx or DEFAULT_CTX)
     args.ctx = ctx
+    from tui.monitor.resources import free_ram, gpu_free_and_bandwidth
+
     vram, gpu_bw = gpu_free_and_bandwidth()
     ram = free_ram()
-    bandwidth = _host_bandwidth(args)
+    problems: list[str] = []
+    bandwidth = _host_bandwidth(args, problems)
+    for problem in problems:  # a read-only or full data dir costs the cache, not the answer
+        print(f"note: {sanitize(problem)}", file=sys.stderr)
     rows = rank_variants(
         model.variants,
         model.dims,

@@ -12,6 +12,8 @@ measures:
 * **peak RSS** of the process(es) doing the work, sampled in a thread while the run streams: the
   server listening on the backend's port and its children (e.g. ``ollama serve`` and its runner),
   or this process for in-process ONNX Runtime; **peak VRAM** where a reader for it is given.
+  The processes are found and read through an injected :class:`Processes` (the monitor's
+  :class:`tui.monitor.procs.HostProcesses`): this module samples nothing itself.
 
 Each figure carries its :class:`Source`, so a table never mixes a server's own timer with a client
 estimate silently. Aggregates are medians with the low-high spread over the runs.
@@ -33,7 +35,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from tui.backends.base import (
@@ -58,7 +60,6 @@ SAMPLE_INTERVAL = 0.05
 CHILD_RESCAN_EVERY = 20
 """Samples between re-reading a server's child processes (a runner may start mid-run)."""
 DEFAULT_SEED = 42
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0", "::", ""})
 
 
 class Source(enum.StrEnum):
@@ -389,6 +390,42 @@ class MemoryTarget:
     """What the figure covers, or why there is none, as a phrase."""
 
 
+class RssReader(Protocol):
+    """Reads the summed RSS of a run's processes (:class:`tui.monitor.procs.ProcessRss`)."""
+
+    def rescan(self) -> None:
+        """Find the processes again (a server's children may have changed)."""
+        ...
+
+    def read(self) -> int | None:
+        """Bytes of RSS now; None when nothing could be read."""
+        ...
+
+
+class Processes(Protocol):
+    """What the benchmark asks about this machine's processes; every method may block.
+
+    :class:`tui.monitor.procs.HostProcesses` reads the real ones; the benchmark never samples
+    processes itself.
+    """
+
+    def is_local(self, host: str) -> bool:
+        """Whether ``host`` is this machine."""
+        ...
+
+    def listening_pids(self, port: int) -> list[int]:
+        """Pids listening on TCP ``port`` here."""
+        ...
+
+    def describe(self, pid: int) -> str:
+        """What ``pid`` is, as a phrase (``ollama serve (pid 12)``)."""
+        ...
+
+    def rss_reader(self, pids: Sequence[int], children: bool) -> RssReader:
+        """A reader of the RSS of ``pids`` (and their children)."""
+        ...
+
+
 def _host_port(location: str) -> tuple[str, int | None]:
     text = location if "://" in location else f"http://{location}"
     try:
@@ -398,65 +435,28 @@ def _host_port(location: str) -> tuple[str, int | None]:
         return "", None
 
 
-def _is_local(host: str) -> bool:
-    import psutil
-
-    if host in LOOPBACK_HOSTS or host.startswith("127."):
-        return True
-    try:
-        addresses = {a.address for nic in psutil.net_if_addrs().values() for a in nic}
-    except OSError:
-        return False
-    return host in addresses
-
-
-def _describe(pid: int) -> str:
-    import psutil
-
-    from tui.monitor.procs import classify
-
-    if pid == os.getpid():
-        return f"this process (pid {pid})"
-    try:
-        proc = psutil.Process(pid)
-        match = classify(proc.cmdline())
-        name = match[1] if match else proc.name()
-    except (psutil.Error, OSError):
-        name = "process"
-    return f"{name} (pid {pid})"
-
-
-def memory_target(backend: Backend) -> MemoryTarget:
+def memory_target(backend: Backend, processes: Processes | None) -> MemoryTarget:
     """Find the processes doing ``backend``'s work on this machine; blocking (run in a thread).
 
     In-process backends (ONNX Runtime GenAI) work in this process. A server backend is the
     process listening on its port, with its children; a server on another machine cannot be
-    measured from here.
+    measured from here, nor anything without ``processes`` to ask.
     """
-    import psutil
-
+    if processes is None:
+        return MemoryTarget((), False, "not measured: no process readings")
     if backend.kind == "onnx":
         return MemoryTarget((os.getpid(),), False, "this process (in-process ONNX Runtime)")
     host, port = _host_port(backend.location)
     if port is None:
         return MemoryTarget((), False, f"not measured: cannot read a port from {backend.location}")
-    if not _is_local(host):
+    if not processes.is_local(host):
         return MemoryTarget((), False, f"not measured: {host} is another machine")
-    try:
-        listeners = sorted(
-            {
-                c.pid
-                for c in psutil.net_connections("tcp")
-                if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid
-            }
-        )
-    except (psutil.AccessDenied, OSError):
-        listeners = []
+    listeners = processes.listening_pids(port)
     if not listeners:
         return MemoryTarget(
             (), False, f"not measured: no process of this user listens on port {port}"
         )
-    label = " + ".join(_describe(p) for p in listeners)
+    label = " + ".join(processes.describe(p) for p in listeners)
     # Children of this process are test helpers and UI threads' subprocesses, not the server.
     children = os.getpid() not in listeners
     return MemoryTarget(tuple(listeners), children, label + (" and children" if children else ""))
@@ -467,24 +467,35 @@ class MemoryWatch:
 
     def __init__(
         self,
-        target: MemoryTarget,
+        rss: RssReader | None,
         vram: VramReader | None = None,
         interval: float = SAMPLE_INTERVAL,
+        *,
+        rescan_every: int = 0,
     ) -> None:
-        self.target = target
+        """Prepare a watch; nothing is read until :meth:`start`.
+
+        Args:
+            rss: Reads the processes' RSS; None: no RSS figure.
+            vram: Reads GPU memory in use; None: no VRAM figure.
+            interval: Seconds between samples.
+            rescan_every: Samples between asking ``rss`` to find the processes again (0: never).
+        """
+        self.rss = rss
         self.vram = vram
         self.interval = interval
+        self.rescan_every = rescan_every
         self.peak_rss: int | None = None
         self.peak_vram: int | None = None
         self.samples = 0
-        self._procs: dict[int, Any] = {}
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         """Take a first sample and start the sampling thread (blocking for one sample)."""
-        self._rescan()
+        if self.rss is not None:
+            self.rss.rescan()
         self._sample()
         self._thread = threading.Thread(target=self._loop, name="bench-memory", daemon=True)
         self._thread.start()
@@ -505,35 +516,18 @@ class MemoryWatch:
         count = 0
         while not self._stop.wait(self.interval):
             count += 1
-            if self.target.children and count % CHILD_RESCAN_EVERY == 0:
-                self._rescan()
+            if self.rss is not None and self.rescan_every and count % self.rescan_every == 0:
+                self.rss.rescan()
             self._sample()
         self._sample()
 
-    def _rescan(self) -> None:
-        import psutil
-
-        procs: dict[int, Any] = {}
-        for pid in self.target.pids:
-            try:
-                proc = self._procs.get(pid) or psutil.Process(pid)
-                procs[pid] = proc
-                if self.target.children:
-                    for child in proc.children(recursive=True):
-                        procs[child.pid] = self._procs.get(child.pid) or child
-            except psutil.Error:
-                continue
-        self._procs = procs
-
     def _sample(self) -> None:
-        import psutil
-
-        rss: int | None = None
-        for proc in list(self._procs.values()):
+        rss = None
+        if self.rss is not None:
             try:
-                rss = (rss or 0) + int(proc.memory_info().rss)
-            except psutil.Error:
-                continue
+                rss = self.rss.read()
+            except Exception:  # a failing reader only costs the RSS figure
+                rss = None
         vram = None
         if self.vram is not None:
             try:
@@ -546,6 +540,22 @@ class MemoryWatch:
                 self.peak_rss = rss
             if vram is not None and (self.peak_vram is None or vram > self.peak_vram):
                 self.peak_vram = vram
+
+
+def watch_for(
+    target: MemoryTarget,
+    processes: Processes | None,
+    vram: VramReader | None = None,
+    interval: float = SAMPLE_INTERVAL,
+) -> MemoryWatch:
+    """A :class:`MemoryWatch` of ``target``'s processes, read through ``processes``."""
+    rss = (
+        processes.rss_reader(target.pids, target.children)
+        if processes is not None and target.pids
+        else None
+    )
+    rescan = CHILD_RESCAN_EVERY if target.children else 0
+    return MemoryWatch(rss, vram, interval, rescan_every=rescan)
 
 
 def gpu_memory_used(sample: Sample | None) -> int | None:
@@ -619,13 +629,16 @@ async def measure_run(
     memory: MemoryTarget | None = None,
     vram: VramReader | None = None,
     interval: float = SAMPLE_INTERVAL,
+    processes: Processes | None = None,
 ) -> RunResult:
     """Stream one reply and measure it; closing happens even when the caller is cancelled.
+
+    The peak RSS covers ``memory``'s processes, read through ``processes`` (none without both).
 
     Raises:
         BackendError: The backend failed (its message says why).
     """
-    watch = MemoryWatch(memory or MemoryTarget((), False, ""), vram, interval)
+    watch = watch_for(memory or MemoryTarget((), False, ""), processes, vram, interval)
     await asyncio.to_thread(watch.start)
     stats: ChatStats | None = None
     first: float | None = None
@@ -717,6 +730,7 @@ class Benchmark:
         vram: VramReader | None = None,
         vram_source: str = "",
         interval: float = SAMPLE_INTERVAL,
+        processes: Processes | None = None,
     ) -> None:
         """Prepare a benchmark.
 
@@ -726,9 +740,12 @@ class Benchmark:
             vram: Reads GPU memory in use (sampled with RSS); ``None``: no VRAM figures.
             vram_source: What ``vram`` reads, for the results (e.g. ``GPU memory in use``).
             interval: Seconds between memory samples.
+            processes: Finds and reads the processes doing the work
+                (:class:`tui.monitor.procs.HostProcesses`); ``None``: no RSS figures.
         """
         self.targets = list(targets)
         self.spec = spec
+        self.processes = processes
         self.vram = vram
         self.vram_source = vram_source if vram is not None else "no GPU reading"
         self.interval = interval
@@ -756,7 +773,7 @@ class Benchmark:
                 for p in spec.prompts
             }
             try:
-                memory = await asyncio.to_thread(memory_target, backend)
+                memory = await asyncio.to_thread(memory_target, backend, self.processes)
                 for partial in partials.values():
                     partial.memory_source = memory.label
                 load_s: float | None = None
@@ -778,6 +795,7 @@ class Benchmark:
                             memory=memory,
                             vram=self.vram,
                             interval=self.interval,
+                            processes=self.processes,
                         )
                         partials[prompt.name].runs.append(run)
                         done += 1

@@ -10,12 +10,9 @@ Units: bytes and bytes per second throughout; ``bpw`` is bits per weight.
 from __future__ import annotations
 
 import enum
-import json
 import math
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 # --------------------------------------------------------------------------------------------- dims
 
@@ -423,6 +420,111 @@ def fit_level(need: int, free_vram: int, free_ram: int) -> FitResult:
     return FitResult(level, Placement.OFFLOAD, frac, room)
 
 
+# ---------------------------------------------------------------------------------- memory pools
+
+GIB = 1024**3
+
+UNIFIED_TEXT = (
+    "unified memory: CPU and GPU share one pool (available RAM, plus a GPU carve-out kept apart "
+    "from RAM), graded as the GPU's; RAM and VRAM are not added twice"
+)
+"""One line for the UI to show when the fit is graded against unified memory."""
+
+SET_BY_YOU = "set by you"
+"""How a figure the user gave (``[hardware]`` or a ``slmdeck fit`` flag) is labelled."""
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryPool:
+    """The memory the fit is graded against, as detected (and perhaps overridden by the user).
+
+    A discrete GPU is graded against its **free** VRAM (what the other processes leave), then RAM.
+    Unified memory (a Jetson, an AMD APU, an Intel iGPU) is one pool: available RAM plus
+    ``carve_out_free``, the part of the GPU's memory the BIOS keeps apart from RAM (an APU's VRAM;
+    0 where the GPU's memory figures are RAM itself). Never VRAM + RAM of the same bytes.
+    """
+
+    free_ram: int
+    """Bytes of RAM available to a new process (the kernel's ``MemAvailable``)."""
+    free_vram: int = 0
+    """Free VRAM summed over discrete GPUs (0: none)."""
+    unified: bool = False
+    carve_out_free: int = 0
+    """Unified only: free GPU memory that is not part of RAM (an APU's VRAM carve-out)."""
+    vram_total: int = 0
+    """VRAM size of the discrete GPUs (0: unknown or none)."""
+    vram_used: int = 0
+    """VRAM other processes hold on the discrete GPUs now (before the model is loaded)."""
+    gpus: tuple[str, ...] = ()
+    """Names of the GPUs the figures come from."""
+    set_by_you: frozenset[str] = frozenset()
+    """Which figures the user gave: ``memory``, ``vram``, ``unified``."""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def shared(self) -> int:
+        """Unified only: bytes of the one pool (available RAM + the free carve-out)."""
+        return self.free_ram + self.carve_out_free
+
+    def grading(self) -> tuple[int, int]:
+        """``(free_vram, free_ram)`` for :func:`fit_level` and :func:`rank_variants`.
+
+        Unified memory is handed over as a GPU with the whole pool and no RAM besides it, so a
+        model is placed on the GPU, graded by the pool's headroom, and too tight when it exceeds
+        the pool; the pool is never added to itself.
+        """
+        if self.unified:
+            return self.shared, 0
+        return self.free_vram, self.free_ram
+
+    def with_overrides(
+        self,
+        memory_gib: float | None = None,
+        vram_gib: float | None = None,
+        unified: bool | None = None,
+    ) -> MemoryPool:
+        """This pool with what the user gave in place of what was detected.
+
+        Args:
+            memory_gib: RAM the fit may use, in GiB; on unified memory, the whole shared pool
+                (the detected carve-out is then not added).
+            vram_gib: Free VRAM of the discrete GPU, in GiB (0: grade as CPU only). Not used on
+                unified memory, where it would count the same bytes twice.
+            unified: Force one shared pool (``True``) or separate VRAM and RAM (``False``).
+        """
+        free_ram, free_vram, carve = self.free_ram, self.free_vram, self.carve_out_free
+        is_unified = self.unified
+        given = set(self.set_by_you)
+        notes = list(self.notes)
+        if unified is not None:
+            if unified != is_unified and not unified and carve:
+                free_vram = carve  # an APU graded as a discrete GPU: its carve-out is its VRAM
+            is_unified = unified
+            given.add("unified")
+        if memory_gib is not None:
+            free_ram = round(memory_gib * GIB)
+            given.add("memory")
+            if is_unified:
+                carve = 0
+        if vram_gib is not None:
+            if is_unified:
+                notes.append("vram_gib is not used on unified memory: memory_gib is the pool")
+            else:
+                free_vram = round(vram_gib * GIB)
+                given.add("vram")
+        return MemoryPool(
+            free_ram=free_ram,
+            free_vram=0 if is_unified else free_vram,
+            unified=is_unified,
+            carve_out_free=carve if is_unified else 0,
+            vram_total=self.vram_total,
+            vram_used=self.vram_used,
+            gpus=self.gpus,
+            set_by_you=frozenset(given),
+            notes=tuple(notes),
+        )
+
+
 # ------------------------------------------------------------------------------------------ speed
 
 
@@ -440,54 +542,6 @@ def decode_tokps_ceiling(
     return bandwidth_bytes_s / per_token
 
 
-def measure_memory_bandwidth(
-    cache_path: Path, *, size_mb: int = 256, repeats: int = 3, refresh: bool = False
-) -> float:
-    """Host memory bandwidth in bytes/s, from timing a large array copy; cached in ``cache_path``.
-
-    A copy reads ``size_mb`` MiB and writes as many, so bandwidth = 2 × size ÷ best time of
-    ``repeats`` copies (the best run is the least disturbed by other processes). A valid cached
-    value is returned without measuring unless ``refresh``.
-    """
-    if not refresh:
-        cached = _read_bandwidth_cache(cache_path)
-        if cached is not None:
-            return cached
-    import numpy as np
-
-    n = max(size_mb, 1) * 1024 * 1024 // 8
-    src = np.ones(n, dtype=np.float64)
-    dst = np.empty_like(src)
-    np.copyto(dst, src)  # first touch faults the pages in; not timed
-    best = math.inf
-    for _ in range(max(repeats, 1)):
-        start = time.perf_counter()
-        np.copyto(dst, src)
-        best = min(best, time.perf_counter() - start)
-    bandwidth = 2 * src.nbytes / max(best, 1e-9)
-    cache_path.parent.mkdir(parents=True, exist_ok=True)
-    record = {
-        "bandwidth_bytes_s": bandwidth,
-        "method": f"numpy copy of {size_mb} MiB, best of {repeats}, counted as read + write",
-        "measured_at": time.time(),
-    }
-    tmp = cache_path.with_name(cache_path.name + ".tmp")
-    tmp.write_text(json.dumps(record), encoding="utf-8")
-    tmp.replace(cache_path)
-    return bandwidth
-
-
-def _read_bandwidth_cache(path: Path) -> float | None:
-    try:
-        from tui.core.safe_files import read_regular_text
-
-        data = json.loads(read_regular_text(path))
-        value = float(data["bandwidth_bytes_s"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return value if value > 0 else None
-
-
 # --------------------------------------------------------------------------------------- variants
 
 
@@ -503,6 +557,9 @@ class Variant:
     installed: bool = False
     size_estimated: bool = False
     """True when ``file_size`` is parameters × bits per weight rather than a measured size."""
+    installed_as: str = ""
+    """The name it is installed under when that differs from the registry tag (``qwen2.5:0.5b``
+    for ``qwen2.5:0.5b-instruct-q4_K_M``); chat and delete need that name. Empty: ``tag``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,9 @@ ROLE_LLAMA_CPP_PYTHON = "llama-cpp-python"
 ROLE_VLLM = "vllm"
 ROLE_SELF = "slmdeck"
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0", "::", ""})
+"""Host names that are always this machine."""
+
 Classifier = Callable[[Sequence[str]], "tuple[str, str] | None"]
 """Takes a command line, returns (role, label) for a backend process, else ``None``."""
 
@@ -206,3 +209,89 @@ class ProcessTracker:
     def pids(self) -> frozenset[int]:
         """Pids currently tracked."""
         return frozenset(self._tracked)
+
+
+# ------------------------------------------------------------------------------ for the bench
+
+
+class ProcessRss:
+    """Reads the summed RSS of some processes (and, if asked, their children) over and over.
+
+    The ``psutil.Process`` objects are kept between reads; :meth:`rescan` picks up children that
+    started since (a model runner that a server spawns mid-run).
+    """
+
+    def __init__(self, pids: Sequence[int], children: bool) -> None:
+        self.pids = tuple(pids)
+        self.children = children
+        self._procs: dict[int, psutil.Process] = {}
+
+    def rescan(self) -> None:
+        """Find the processes again (their children may have changed)."""
+        procs: dict[int, psutil.Process] = {}
+        for pid in self.pids:
+            try:
+                proc = self._procs.get(pid) or psutil.Process(pid)
+                procs[pid] = proc
+                if self.children:
+                    for child in proc.children(recursive=True):
+                        procs[child.pid] = self._procs.get(child.pid) or child
+            except psutil.Error:
+                continue
+        self._procs = procs
+
+    def read(self) -> int | None:
+        """Bytes of RSS over the processes found by the last :meth:`rescan`; None if none could
+        be read."""
+        rss: int | None = None
+        for proc in list(self._procs.values()):
+            try:
+                rss = (rss or 0) + int(proc.memory_info().rss)
+            except psutil.Error:
+                continue
+        return rss
+
+
+class HostProcesses:
+    """This machine's processes as the benchmark sees them (:class:`tui.core.benchmark.Processes`):
+    which process listens on a port, what it is, and its RSS. Every method blocks."""
+
+    def is_local(self, host: str) -> bool:
+        """Whether ``host`` is an address of this machine (a loopback name or a NIC's address)."""
+        if host in LOOPBACK_HOSTS or host.startswith("127."):
+            return True
+        try:
+            addresses = {a.address for nic in psutil.net_if_addrs().values() for a in nic}
+        except OSError:
+            return False
+        return host in addresses
+
+    def listening_pids(self, port: int) -> list[int]:
+        """Pids of this user's processes listening on TCP ``port``, sorted (empty if none or
+        the table cannot be read)."""
+        try:
+            return sorted(
+                {
+                    c.pid
+                    for c in psutil.net_connections("tcp")
+                    if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid
+                }
+            )
+        except (psutil.AccessDenied, OSError):
+            return []
+
+    def describe(self, pid: int) -> str:
+        """``ollama serve (pid 12)``, ``this process (pid 34)``: what a pid is, as a phrase."""
+        if pid == os.getpid():
+            return f"this process (pid {pid})"
+        try:
+            proc = psutil.Process(pid)
+            match = classify(proc.cmdline())
+            name = match[1] if match else proc.name()
+        except (psutil.Error, OSError):
+            name = "process"
+        return f"{name} (pid {pid})"
+
+    def rss_reader(self, pids: Sequence[int], children: bool) -> ProcessRss:
+        """A reader of the RSS of ``pids`` (and their children)."""
+        return ProcessRss(pids, children)

@@ -21,11 +21,16 @@ def dump_samples(
         samples: The samples, oldest first.
         path: Where to write.
         source: A sentence saying where the samples came from.
+
+    Raises:
+        FileSaveError: The file could not be written (an ``OSError``; the old one is unchanged).
     """
+    from tui.store.files import save_atomic
+
     # One sample per line: compact, yet a diff of a re-recorded file stays readable.
     head = json.dumps({"format": FORMAT_VERSION, "source": source})[:-1]
     lines = ",\n".join(json.dumps(s.to_dict(), separators=(",", ":")) for s in samples)
-    Path(path).write_text(f'{head}, "samples": [\n{lines}\n]}}\n', encoding="utf-8")
+    save_atomic(path, f'{head}, "samples": [\n{lines}\n]}}\n', backup=False)
 
 
 def load_samples(path: str | os.PathLike[str]) -> list[Sample]:

@@ -9,7 +9,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.widgets.data_table import ColumnKey
 
 from tui.controller import BackendChanged, BackendState, BackendStatus
@@ -17,6 +17,7 @@ from tui.core.sanitize import sanitize
 from tui.messages import ControllerEvent
 from tui.screens.base import DeckScreen
 from tui.widgets.gauge_strip import GaugeStrip
+from tui.widgets.key_bar import KeyBar
 
 _STATUS_LOOK = {
     BackendStatus.UP: ("● up", "bold green"),
@@ -47,7 +48,7 @@ class BackendsScreen(DeckScreen):
             yield DataTable(id="backends-table", cursor_type="row", zebra_stripes=True)
             yield Static(id="backend-detail", markup=False)
         yield GaugeStrip()
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one("#backends-table", DataTable)

@@ -38,6 +38,10 @@ class Deck(Protocol):
 
     def reprobe(self) -> None: ...
 
+    def track_screen(self, screen: DeckScreen) -> None: ...
+
+    def untrack_screen(self, screen: DeckScreen) -> None: ...
+
 
 def worker_title(node: Widget, worker: Worker[object]) -> str:
     """What a worker was doing, for people: ``Models: fetch details``."""
@@ -80,6 +84,7 @@ class DeckScreen(Screen[None]):
     @on(events.Mount)
     def _subscribe(self) -> None:
         self._unsubscribe = self.deck.controller.subscribe(self._forward)
+        self.deck.track_screen(self)
         # Sampling begins once a deck screen has painted, never before the first frame.
         self.call_after_refresh(self.deck.start_sampling)
 
@@ -107,12 +112,18 @@ class DeckScreen(Screen[None]):
             report_worker_error(self, event.worker)
             self.worker_failed(event.worker)
 
+    def unsaved_work(self) -> list[str]:
+        """What quitting now would lose on this screen, one line each (an unsaved edit, a reply
+        still streaming); the app asks before quitting when any screen has some."""
+        return []
+
     def worker_failed(self, worker: Worker[object]) -> None:
         """Put the screen back in a usable state after ``worker`` raised (it has been told and
         logged already); screens with a pane waiting for a worker override this."""
 
     @on(events.Unmount)
     def _unsubscribe_all(self) -> None:
+        self.deck.untrack_screen(self)
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None

@@ -21,7 +21,8 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Header, SelectionList, Static
+from textual.widgets import DataTable, Header, SelectionList, Static
+from textual.widgets.data_table import ColumnKey
 from textual.widgets.selection_list import Selection
 
 from tui.controller import ModelsChanged, Operation, OperationState, OperationUpdated
@@ -41,6 +42,7 @@ from tui.screens.base import DeckScreen
 from tui.types import BackendError, BenchResults, Capability, InvalidInput, ModelInfo
 from tui.widgets.gauge_strip import GaugeStrip
 from tui.widgets.gauges import bar
+from tui.widgets.key_bar import KeyBar
 
 REPETITIONS = (1, 3, 5, 10)
 MAX_TOKENS = (64, 128, 256, 512)
@@ -223,7 +225,7 @@ class BenchScreen(DeckScreen):
         yield DataTable(id="bench-results", cursor_type="row", zebra_stripes=True)
         yield Static(id="bench-detail", markup=False)
         yield GaugeStrip()
-        yield Footer()
+        yield KeyBar()
 
     @property
     def model_list(self) -> BenchModelList:
@@ -480,8 +482,27 @@ class BenchScreen(DeckScreen):
         if rows:
             table.move_cursor(row=min(keep, len(rows) - 1))
         self._show_detail()
-        label = dict(SORTS)[self.sort_key]
-        table.border_title = f"Results · sorted by {label}"
+        self._mark_sorted_column()
+
+    def _mark_sorted_column(self) -> None:
+        """The sorted column's header carries an arrow (▼ high to low, ▲ for TTFT and names; the
+        When column sorts newest first), so the order is never a guess."""
+        table = self.table
+        up = {"ttft", "model"}
+        for key, header, width in COLUMNS:
+            label = header
+            if key == self.sort_key:
+                arrow = " ▲" if key in up else " ▼"
+                label = header[: max(width - len(arrow), 1)] + arrow
+            column = table.columns.get(ColumnKey(key))
+            if column is not None and str(column.label) != label:
+                column.label = Text(label)
+        table.refresh()
+
+    def sorted_by(self) -> str:
+        """The header of the column the results are sorted by, as shown (with its arrow)."""
+        column = self.table.columns.get(ColumnKey(self.sort_key))
+        return str(column.label) if column is not None else ""
 
     def _cells(self, result: ModelResult, this_run: bool, fastest: float) -> list[Text]:
         style = "" if this_run else "dim"

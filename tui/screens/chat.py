@@ -1,7 +1,8 @@
 """The Chat screen: stream replies as Markdown, stop them, keep every word, manage sessions.
 
-The turn itself (sanitizing, batched saving, stats) is :class:`tui.chatflow.ChatTurn`; this screen
-runs it in an exclusive worker, buffers the deltas it reports and hands them to the reply's
+The chat itself (history, the conversation, the turn, its live rate, export) is the controller's
+headless :class:`~tui.core.chat.session.ChatSession`; this screen drives it from an exclusive
+worker, buffers the deltas it reports and hands them to the reply's
 :class:`~tui.widgets.chat_stream.StreamingBody` on a timer, scrolling in the same frame, so a fast
 model costs a few frames a second, not one (or two) per token. The stats line is drawn with the
 text; the prompt's cursor does not blink and the conversation has no scrollbar while a reply
@@ -22,26 +23,20 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 from textual.worker import Worker
 
-from tui.chatflow import (
-    ChatTurn,
-    code_blocks,
-    format_stats,
-    history,
-    options_from_dict,
-    session_title,
-)
 from tui.controller import ModelsChanged
+from tui.core.chat import ChatSession, ExportError, code_blocks, format_stats
 from tui.core.sanitize import sanitize
 from tui.messages import ControllerEvent, MonitorSampled
 from tui.screens.base import DeckScreen
-from tui.types import Capability, ChatHistory, ModelInfo, Session, StoreError
+from tui.types import Capability, ModelInfo, Session
 from tui.widgets.chat_message import MessageView
 from tui.widgets.chat_params import ModelPicker, ParamsDialog, ParamsResult
 from tui.widgets.chat_sessions import SessionList
 from tui.widgets.gauge_strip import GaugeStrip
+from tui.widgets.key_bar import KeyBar
 
 FLUSH_TICK = 0.1
 """Seconds between checks of the pending-text buffer (the least time between two draws)."""
@@ -88,25 +83,28 @@ class ChatScreen(DeckScreen):
         Binding("ctrl+b", "copy_code", "Copy code", id="chat.copy_code", tooltip="Copy last code"),
         Binding("ctrl+t", "thinking", "Thinking", id="chat.thinking", tooltip="Show/hide thinking"),
         Binding("ctrl+o", "export", "Export", id="chat.export", tooltip="Export to .md and .json"),
+        Binding(
+            "ctrl+u",
+            "earlier",
+            "Earlier",
+            id="chat.earlier",
+            show=False,
+            tooltip="Show the earlier messages of a long session",
+        ),
         # After escape left the prompt (so 1-7 switch screens), enter comes back to it.
         Binding("enter", "focus_prompt", "Prompt", show=False, id="chat.focus_prompt"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
-        self.store: ChatHistory | None = None
-        """The chat history, the controller's (``None`` until open, or when it cannot be)."""
-        self.session: Session | None = None
-        self.backend_id = ""
-        self.model = ""
-        self.system_prompt = ""
-        self.options: dict[str, Any] = {}
+        self._chat: ChatSession | None = None
+        self._problem_told = ""
+        """The history problem last told in a toast (each is told once)."""
         self._wanted: tuple[str, str] | None = None
         """(model, backend) asked for on the command line, until the backend lists it."""
         self._options_seen: dict[str, str] | None = None
         """The ``app.screen_options`` last taken (a new dict is a new request)."""
         self._turn_worker: Worker[None] | None = None
-        self._turn: ChatTurn | None = None
         self._pending: list[str] = []
         self._pending_thinking: list[str] = []
         self._status_line = ""
@@ -121,6 +119,43 @@ class ChatScreen(DeckScreen):
         self.ready = asyncio.Event()
         """Set once the chat history is open (or failed to open)."""
 
+    # ------------------------------------------------------------------ the chat session
+
+    @property
+    def chat(self) -> ChatSession:
+        """The controller's chat session this screen draws."""
+        if self._chat is None:
+            self._chat = self.deck.controller.chat_session()
+        return self._chat
+
+    @property
+    def session(self) -> Session | None:
+        return self.chat.session
+
+    @property
+    def backend_id(self) -> str:
+        return self.chat.backend_id
+
+    @backend_id.setter
+    def backend_id(self, value: str) -> None:
+        self.chat.backend_id = value
+
+    @property
+    def model(self) -> str:
+        return self.chat.model
+
+    @model.setter
+    def model(self, value: str) -> None:
+        self.chat.model = value
+
+    @property
+    def system_prompt(self) -> str:
+        return self.chat.system_prompt
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return self.chat.options
+
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
@@ -133,7 +168,7 @@ class ChatScreen(DeckScreen):
                 yield Static(id="chat-status", markup=False)
                 yield Input(placeholder="Ask something… (enter to send)", id="chat-prompt")
         yield GaugeStrip()
-        yield Footer()
+        yield KeyBar()
 
     @property
     def log_view(self) -> VerticalScroll:
@@ -190,24 +225,38 @@ class ChatScreen(DeckScreen):
 
     @work(group="chat-store", exit_on_error=False)
     async def _open_store(self) -> None:
-        try:
-            self.store = await self.deck.controller.chat_history()
-        except Exception as exc:  # StoreError: say it and keep the screen usable for reading
+        chat = self.chat
+        opened = await chat.open()
+        stored = [s for s in chat.sessions if s.stored]
+        if (
+            opened
+            and self._wanted is None
+            and stored
+            and chat.session is None
+            and not chat.streaming
+        ):
+            await self._load_session(stored[0].id)
+        else:
+            self._show_sessions(chat.sessions)
+            self._show_status("")
+        self._tell_history()
+        self.ready.set()
+
+    def _tell_history(self) -> None:
+        """Toast a new history problem once, and its end; the status line keeps saying it."""
+        problem = self.chat.problem
+        if problem == self._problem_told:
+            return
+        if problem:
+            self.notify(problem, title="Chat history", severity="warning", timeout=12, markup=False)
+        elif self.chat.records is not None:
             self.notify(
-                str(exc),
-                title="Chat history unavailable",
-                severity="error",
-                timeout=15,
+                f"Chat history is back: saving to {self.chat.records.path}",
+                title="Chat history",
+                timeout=6,
                 markup=False,
             )
-            self.ready.set()
-            return
-        sessions = await self.store.sessions()
-        if self._wanted is None and sessions:
-            await self._load_session(sessions[0].id)
-        else:
-            self._show_sessions(sessions)
-        self.ready.set()
+        self._problem_told = problem
 
     def worker_failed(self, worker: Worker[object]) -> None:
         if worker.name == "_open_store":
@@ -217,9 +266,9 @@ class ChatScreen(DeckScreen):
         current = self.session.id if self.session else None
         self.query_one(SessionList).show_sessions(sessions, current)
 
-    async def _refresh_sessions(self) -> None:
-        if self.store is not None:
-            self._show_sessions(await self.store.sessions())
+    def _refresh_sessions(self) -> None:
+        # The session list is the chat session's own, in memory: nothing is read back.
+        self._show_sessions(self.chat.sessions)
 
     def _show_model_line(self) -> None:
         line = Text()
@@ -284,44 +333,39 @@ class ChatScreen(DeckScreen):
 
     def _keep_session_model(self) -> None:
         """Store the chosen model as the open session's, so it comes back with the session."""
-        session, store = self.session, self.store
-        if session is not None and store is not None and self.backend_id and self.model:
-            session.backend, session.model = self.backend_id, self.model
-            self._save_session(store, session)
+        if self.chat.set_model(self.backend_id, self.model):
+            self._save_session()
 
     def action_params(self) -> None:
         def saved(result: ParamsResult | None) -> None:
             if result is None:
                 return
-            self.system_prompt, self.options = result
+            if self.chat.set_parameters(*result):
+                self._save_session()
             self._show_model_line()
-            if self.session is not None and self.store is not None:
-                self.session.system_prompt, self.session.options = result
-                self._save_session(self.store, self.session)
             self.notify("Parameters saved for this session", timeout=3, markup=False)
 
         self.app.push_screen(ParamsDialog(self.system_prompt, dict(self.options)), saved)
 
     # ------------------------------------------------------------------ sessions
 
-    def _save_session(self, store: ChatHistory, session: Session) -> None:
-        # A failure is told and logged by the screen's worker-error handler.
+    def _save_session(self) -> None:
+        # A store that cannot be written keeps the change for the next turn's write.
         self.run_worker(
-            store.update_session(session),
+            self.chat.save_settings(),
             name="save_session",
             group="chat-session",
             exit_on_error=False,
         )
 
     async def _load_session(self, session_id: int) -> None:
-        assert self.store is not None
-        session = await self.store.session(session_id)
-        if session is None:
+        chat = self.chat
+        if not await chat.open_session(session_id):
+            self._show_status("")
+            self._tell_history()
             return
-        messages = await self.store.messages(session_id)
-        self.session = session
-        self.backend_id, self.model = session.backend, session.model
-        self.system_prompt, self.options = session.system_prompt, dict(session.options)
+        session = chat.session
+        assert session is not None
         self._wanted = None
         log = self.log_view
         with self.app.batch_update():
@@ -336,12 +380,50 @@ class ChatScreen(DeckScreen):
                     stats=m.stats,
                     message_id=m.id,
                 )
-                for m in messages
+                for m in chat.messages
             )
+            if chat.earlier:
+                await log.mount(self._earlier_note(chat.earlier), before=0)
         log.scroll_end(animate=False)
         self._show_model_line()
         self._show_status("")
-        await self._refresh_sessions()
+        self._refresh_sessions()
+
+    @staticmethod
+    def _earlier_note(count: int) -> Static:
+        return Static(
+            f"… {count} earlier messages not shown: ctrl+u shows more",
+            id="chat-earlier",
+            markup=False,
+        )
+
+    @work(group="chat-earlier", exclusive=True, exit_on_error=False)
+    async def action_earlier(self) -> None:
+        """Show the page of stored messages before the first one shown."""
+        chat = self.chat
+        session = chat.session
+        older = await chat.load_earlier()
+        if not older or session is None:
+            return
+        log = self.log_view
+        for note in log.query("#chat-earlier"):
+            await note.remove()
+        views = [
+            MessageView(
+                m.role,
+                m.content,
+                thinking=m.thinking,
+                model=m.model or session.model,
+                status=m.status,
+                stats=m.stats,
+                message_id=m.id,
+            )
+            for m in older
+        ]
+        with self.app.batch_update():
+            await log.mount_all(views, before=0)
+            if chat.earlier:
+                await log.mount(self._earlier_note(chat.earlier), before=0)
 
     async def _stop_turn(self) -> None:
         worker = self._turn_worker
@@ -358,10 +440,10 @@ class ChatScreen(DeckScreen):
     async def _switch_to(self, session_id: int | None) -> None:
         await self._stop_turn()
         if session_id is None:
-            self.session = None
+            await self.chat.open_session(None)
             await self.log_view.remove_children()
             self._show_status("")
-            await self._refresh_sessions()
+            self._refresh_sessions()
         else:
             await self._load_session(session_id)
         self.prompt.focus()
@@ -384,11 +466,6 @@ class ChatScreen(DeckScreen):
                 "A reply is streaming: press Escape to stop it first.", timeout=3, markup=False
             )
             return
-        if self.store is None:
-            self.notify(
-                "Chat history is still opening; try again in a moment.", timeout=3, markup=False
-            )
-            return
         if not self.model or not self.backend_id:
             self.notify(
                 "Choose a model first (ctrl+l).", severity="warning", timeout=4, markup=False
@@ -399,7 +476,7 @@ class ChatScreen(DeckScreen):
         self._turn_worker = self._run_turn(text)
 
     def action_regenerate(self) -> None:
-        if self.streaming or self.session is None or self.store is None:
+        if self.streaming or self.session is None:
             return
         if not self.model or not self.backend_id:
             self.action_pick_model()
@@ -408,6 +485,13 @@ class ChatScreen(DeckScreen):
 
     def action_focus_prompt(self) -> None:
         self.prompt.focus()
+
+    def unsaved_work(self) -> list[str]:
+        if self.streaming:
+            return [
+                f"A reply of {self.model or 'the model'} is streaming; it is kept as far as it got."
+            ]
+        return []
 
     def action_stop(self) -> None:
         """Stop the reply streaming now; with none, leave the prompt for the conversation, so the
@@ -420,56 +504,17 @@ class ChatScreen(DeckScreen):
     @work(group="chat-turn", exclusive=True, exit_on_error=False)
     async def _run_turn(self, prompt: str | None) -> None:
         """Send ``prompt`` (None: answer the last prompt again) and stream the reply."""
-        store = self.store
-        assert store is not None
-        backend_id, model = self.backend_id, self.model
+        chat = self.chat
         log = self.log_view
-        try:
-            if self.session is None:
-                self.session = await store.create_session(
-                    session_title(prompt or "Chat"),
-                    backend_id,
-                    model,
-                    self.system_prompt,
-                    dict(self.options),
-                )
-                await self._refresh_sessions()
-            session = self.session
-            if prompt is None:
-                messages = await store.messages(session.id)
-                if messages and messages[-1].role == "assistant":
-                    await store.delete_message(messages[-1].id)
-                    views = log.query(MessageView)
-                    if views and views.last().role == "assistant":
-                        await views.last().remove()
-            else:
-                user = await store.add_message(session.id, "user", prompt)
-                await log.mount(MessageView("user", prompt, message_id=user.id))
-            messages = await store.messages(session.id)
-            conversation = history(session, messages)
-            reply = await store.add_message(
-                session.id,
-                "assistant",
-                "",
-                status="streaming",
-                backend=backend_id,
-                model=model,
-            )
-        except StoreError as exc:
-            # Nothing was sent: the prompt goes back to the input, nothing is lost.
-            self.notify(
-                f"The chat history cannot be written ({exc}). Nothing was sent; your prompt is "
-                "kept. Free some disk space and press enter again.",
-                title="Chat not saved",
-                severity="error",
-                timeout=12,
-                markup=False,
-            )
-            if prompt is not None and not self.prompt.value:
-                self.prompt.value = prompt
-                self.prompt.cursor_position = len(prompt)
-            return
-        view = MessageView("assistant", model=model, status="streaming", message_id=reply.id)
+        new_session = chat.session is None
+        if prompt is None:
+            if chat.messages and chat.messages[-1].role == "assistant":
+                views = log.query(MessageView)
+                if views and views.last().role == "assistant":
+                    await views.last().remove()
+        else:
+            await log.mount(MessageView("user", prompt))
+        view = MessageView("assistant", model=self.model, status="streaming")
         await log.mount(view)
         await view.begin_stream()
         # The screen follows the reply itself (see _follow): an anchored log would show the
@@ -481,7 +526,6 @@ class ChatScreen(DeckScreen):
         self._follow_y = 0.0
         self._view = view
         self.call_after_refresh(self._follow)
-        self._turn = turn = store.turn(reply.id)
         self._pending.clear()
         self._pending_thinking.clear()
         # The prompt's blinking cursor would repaint it twice a second for as long as the reply
@@ -489,23 +533,21 @@ class ChatScreen(DeckScreen):
         self.prompt.cursor_blink = False
         self._last_status = self.clock()
         self._flush_timer = self.set_interval(FLUSH_TICK, self._tick)
-        options = options_from_dict(self.options)
+        turn = chat.begin(prompt)
+        if new_session:
+            self._refresh_sessions()
         status, error = "stopped", ""
         try:
-            result = await turn.run(
-                lambda: self.deck.controller.chat(backend_id, model, conversation, options),
-                self._on_delta,
-                self._stream_ended,
-            )
+            result = await chat.stream(self._on_delta, self._stream_ended)
             status, error = result.status, result.error
             if result.error:
                 self.notify(
                     result.error, title="Chat failed", severity="error", timeout=10, markup=False
                 )
-            if result.store_error:
+            if result.store_error and not chat.problem:
                 self.notify(
                     f"The reply is shown but could not be saved ({result.store_error}). "
-                    "Free some disk space; ctrl+o exports the session.",
+                    "ctrl+o exports the session.",
                     title="Chat not saved",
                     severity="warning",
                     timeout=12,
@@ -535,7 +577,8 @@ class ChatScreen(DeckScreen):
                 self.prompt.value = prompt
                 self.prompt.cursor_position = len(prompt)
             self._view = None
-            self._turn = None
+            self._refresh_sessions()
+            self._tell_history()
 
     def _stream_ended(self) -> None:
         # The last words are drawn while the finished reply is being stored.
@@ -568,6 +611,8 @@ class ChatScreen(DeckScreen):
             await self._flush()
 
     def _show_status(self, line: str) -> None:
+        if not line:
+            line = self.chat.problem  # no history: said for as long as it lasts
         status = self.query_one("#chat-status", Static)
         if line != self._status_line:  # an unchanged line is not drawn again
             self._status_line = line
@@ -583,13 +628,11 @@ class ChatScreen(DeckScreen):
         await view.write(text, thinking)
         self._follow()
         now = self.clock()
-        if now - self._last_status >= STATUS_INTERVAL and self._turn is not None:
+        turn = self.chat.turn
+        if now - self._last_status >= STATUS_INTERVAL and turn is not None:
             # Drawn with the text, in the same frame, rather than on a clock of its own.
             self._last_status = now
-            turn = self._turn
             rate = turn.live_rate()
-            if rate is not None:
-                self.deck.controller.live_tokens_per_second = rate
             line = f"streaming · {turn.chunks} tokens"
             if rate is not None:
                 line += f" · {rate:.0f} tok/s"
@@ -634,9 +677,8 @@ class ChatScreen(DeckScreen):
         self._follow_y = log.scroll_y
 
     def _clear_live_rate(self) -> None:
-        # The controller clears it too when the stream ends; the strip drops it now, not at the
-        # next sample.
-        self.deck.controller.live_tokens_per_second = None
+        # The rate is the chat session's and ended with the turn; the strip drops it now, not at
+        # the next sample.
         if self.deck.last_sample is not None:
             self.post_message(MonitorSampled(self.deck.last_sample))
 
@@ -681,14 +723,12 @@ class ChatScreen(DeckScreen):
 
     @work(group="chat-export", exit_on_error=False)
     async def action_export(self) -> None:
-        if self.session is None or self.store is None:
-            self.notify("Nothing to export yet: send a prompt first.", timeout=3, markup=False)
-            return
         try:
-            md, js = await self.store.export(
-                self.session.id, self.deck.controller.data_dir / "exports"
-            )
-        except (OSError, ValueError) as exc:
+            md, js = await self.chat.export(self.deck.controller.data_dir / "exports")
+        except ValueError as exc:
+            self.notify(str(exc), timeout=3, markup=False)
+            return
+        except ExportError as exc:
             self.notify(f"Export failed: {exc}", severity="error", markup=False)
             return
         self.notify(f"Exported to {md} and {js.name}", title="Export", timeout=8, markup=False)

@@ -21,7 +21,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 from textual.worker import Worker
 
 from tui.controller import (
@@ -37,6 +37,7 @@ from tui.screens.base import DeckScreen
 from tui.types import BackendError, Capability, ModelDetails
 from tui.widgets.confirm import ChoiceDialog, ConfirmDialog
 from tui.widgets.gauge_strip import GaugeStrip
+from tui.widgets.key_bar import KeyBar
 from tui.widgets.model_details import ModelDetailsPane
 from tui.widgets.model_table import COLUMNS, ModelRow, ModelTable, build_rows
 from tui.widgets.progress import OperationsPanel
@@ -134,7 +135,7 @@ class ModelsScreen(DeckScreen):
             yield ModelDetailsPane(id="models-details")
             yield OperationsPanel(id="models-ops")
         yield GaugeStrip()
-        yield Footer()
+        yield KeyBar()
 
     @property
     def table(self) -> ModelTable:

@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from tui.core.sanitize import sanitize
 from tui.messages import MonitorSampled
@@ -28,6 +28,7 @@ from tui.screens.base import DeckScreen
 from tui.types import BackendError, Capability, RunningModel
 from tui.widgets.gauge_strip import GaugeStrip
 from tui.widgets.gauges import CoreBars, GaugePanel, GaugeRow, format_pair
+from tui.widgets.key_bar import KeyBar
 
 History = Callable[[str], tuple[float | None, ...]]
 
@@ -240,7 +241,7 @@ class MonitorScreen(DeckScreen):
             yield DataTable(id="loaded", cursor_type="row", zebra_stripes=True)
             yield Static("", id="loaded-note")
         yield GaugeStrip()
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         procs = self.query_one("#processes", DataTable)

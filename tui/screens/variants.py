@@ -15,49 +15,41 @@ every sample.
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.worker import Worker
 
 from tui.controller import ModelsChanged, OperationUpdated
+from tui.core.fit import DEFAULT_CTX, FitInputError, ResolvedModel, resolve_model
 from tui.core.quant import (
     DEFAULT_OVERHEAD,
     FIT_THRESHOLDS_TEXT,
     KV_BYTES_PER_ELEMENT,
-    ONNX_PRECISIONS,
     FitLevel,
     Placement,
-    Variant,
     VariantFit,
-    bits_per_weight,
     rank_variants,
 )
 from tui.core.sanitize import sanitize
 from tui.messages import ControllerEvent, MonitorSampled
 from tui.monitor.fmt import format_bytes
+from tui.monitor.resources import bandwidths
 from tui.screens.base import DeckScreen
 from tui.types import BackendError, Capability, ModelInfo
 from tui.widgets.gauge_strip import GaugeStrip
 from tui.widgets.gauges import bar
+from tui.widgets.key_bar import KeyBar
 from tui.widgets.model_table import short_bytes
 from tui.widgets.progress import OperationsPanel
 from tui.widgets.prompt import PromptDialog
 
-if TYPE_CHECKING:
-    from tui.commands.fit import ResolvedModel
-    from tui.controller import Controller
-
-DEFAULT_CTX = 4096
-"""Ollama's default ``num_ctx``."""
 MIN_CTX = 512
 MAX_CTX = 1 << 20
 KV_TYPES = tuple(KV_BYTES_PER_ELEMENT)
@@ -74,150 +66,6 @@ _WHERE = {
     Placement.OFFLOAD: "GPU+CPU",
     Placement.NONE: "–",
 }
-
-
-# ------------------------------------------------------------------------------- resolution
-
-
-def _onnx_resolved(info: ModelInfo, siblings: list[ModelInfo], n_params: int) -> ResolvedModel:
-    """Variants of an ONNX folder: every installed folder with the same architecture, plus the
-    precisions not installed (estimated from the parameter count). Blocking: run in a thread."""
-    from tui.commands.fit import ResolvedModel
-    from tui.core.gguf_info import ModelFolderError, read_genai_folder
-
-    if info.path is None:
-        raise ValueError(f"{info.name} has no folder on this machine")
-    main = read_genai_folder(info.path)
-    dims = replace(main.dims, n_params=n_params)
-    shape = (dims.n_layers, dims.n_embd, dims.n_heads, dims.n_kv_heads, dims.vocab_size)
-    variants: list[Variant] = []
-    seen: set[str] = set()
-    for m in [info, *siblings]:
-        if m.path is None or m.name in {v.tag for v in variants}:
-            continue
-        try:
-            other = main if m is info else read_genai_folder(m.path)
-        except ModelFolderError:
-            continue
-        d = other.dims
-        if (d.n_layers, d.n_embd, d.n_heads, d.n_kv_heads, d.vocab_size) != shape:
-            continue
-        precision = (m.quantization or "").lower()
-        bpw = other.weights_bytes * 8 / n_params if n_params else 0.0
-        variants.append(
-            Variant(m.name, precision or "onnx", bpw, other.weights_bytes, installed=True)
-        )
-        seen.add(precision)
-    notes = [f"dimensions from {Path(info.path).name}/genai_config.json"]
-    if n_params:
-        for precision in ONNX_PRECISIONS:
-            if precision not in seen:
-                bpw = bits_per_weight(precision)
-                size = round(n_params * bpw / 8)
-                variants.append(Variant(precision, precision, bpw, size, size_estimated=True))
-        notes.append("sizes marked ~ are estimated parameters × bits per weight")
-    notes.append(f"ONNX Runtime GenAI sizes its KV cache for search.max_length = {main.max_length}")
-    return ResolvedModel(info.name, "onnx", dims, tuple(variants), tuple(notes))
-
-
-async def resolve_model(controller: Controller, model: str, backend_id: str = "") -> ResolvedModel:
-    """Dimensions and variants of ``model`` for the picker.
-
-    A file or folder path is read directly; an installed model from its backend (``show`` or its
-    folder); anything else from the offline catalog, with installed Ollama tags marked.
-
-    Raises:
-        FitInputError: nothing knows the model.
-        BackendError: the backend failed to describe an installed model.
-    """
-    from tui.commands.fit import ollama_resolved, resolve_dims
-    from tui.core.catalog import CatalogEntry, CatalogError, default_catalog
-    from tui.core.gguf_info import dims_from_ollama_model_info, parse_parameter_size
-
-    models = controller.all_models()
-    installed = [
-        m for m in models if m.name == model and (not backend_id or m.backend == backend_id)
-    ]
-    if not installed and ":" not in model:
-        installed = [
-            m
-            for m in models
-            if m.name == f"{model}:latest" and (not backend_id or m.backend == backend_id)
-        ]
-    if installed:
-        info = installed[0]
-        can_show = controller.supports(info.backend, Capability.SHOW)
-        same = [m for m in models if m.backend == info.backend and m is not info]
-        if info.path is not None:
-            n_params = parse_parameter_size(info.parameter_size)
-            if can_show:
-                details = await controller.show(info.backend, info.name)
-                n_params = int(details.extra.get("parameters_estimated") or n_params)
-            return await asyncio.to_thread(_onnx_resolved, info, same, n_params)
-        if can_show:
-            details = await controller.show(info.backend, info.name)
-            if details.model_info:
-                meta = {"family": info.family, "parameter_size": info.parameter_size}
-                dims = dims_from_ollama_model_info(details.model_info, meta)
-
-                base = info.name.partition(":")[0]
-                label = str(details.model_info.get("general.size_label") or "").lower()
-                candidates = [info.name, *([f"{base}:{label}"] if label else [])]
-
-                def catalog_entry() -> CatalogEntry | None:
-                    # ``llama3.2:latest`` is no catalog tag; its size label (3B) finds the entry.
-                    try:
-                        catalog = default_catalog()
-                    except CatalogError:
-                        return None
-                    for name in candidates:
-                        try:
-                            return catalog.lookup(name)
-                        except CatalogError:
-                            continue
-                    return None
-
-                entry = await asyncio.to_thread(catalog_entry)
-                on_backend = [m for m in models if m.backend == info.backend]
-                return ollama_resolved(info, dims, on_backend, entry)
-    tags = [m.name for m in models if m.path is None]
-    return await asyncio.to_thread(resolve_dims, model, (), installed_tags=tags)
-
-
-# ------------------------------------------------------------------------------- bandwidth
-
-
-def _cached(path: Path) -> float | None:
-    try:
-        value = float(json.loads(path.read_text(encoding="utf-8"))["bandwidth_bytes_s"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return value if value > 0 else None
-
-
-def bandwidths(has_gpu: bool, folder: Path) -> tuple[float, float]:
-    """Host and GPU memory bandwidth in bytes/s (0 when unknown), cached in ``folder`` (the
-    data dir).
-
-    The host figure is measured once (a large array copy); the GPU's is its nominal figure from
-    NVML (memory clock × bus width). Blocking: run in a thread.
-    """
-    from tui.core.quant import measure_memory_bandwidth
-
-    host = measure_memory_bandwidth(folder / "bandwidth.json")
-    if not has_gpu:
-        return host, 0.0
-    gpu_file = folder / "gpu_bandwidth.json"
-    gpu = _cached(gpu_file)
-    if gpu is None:
-        from tui.commands.fit import gpu_free_and_bandwidth
-
-        gpu = gpu_free_and_bandwidth()[1]
-        if gpu > 0:
-            record = {"bandwidth_bytes_s": gpu, "method": "NVML max memory clock x 2 x bus width"}
-            gpu_file.parent.mkdir(parents=True, exist_ok=True)
-            gpu_file.write_text(json.dumps(record), encoding="utf-8")
-    return host, gpu
 
 
 # ------------------------------------------------------------------------------- drawing
@@ -337,7 +185,7 @@ class VariantsScreen(DeckScreen):
             yield Static("", id="variants-note", markup=False)
             yield OperationsPanel(id="variants-ops", kinds=("pull",))
         yield GaugeStrip()
-        yield Footer()
+        yield KeyBar()
 
     @property
     def table(self) -> DataTable[Text]:
@@ -401,8 +249,6 @@ class VariantsScreen(DeckScreen):
 
     @work(group="variants-load", exclusive=True, exit_on_error=False)
     async def _load(self) -> None:
-        from tui.commands.fit import FitInputError
-
         controller = self.deck.controller
         self.query_one("#variants-note", Static).update(f"Reading {sanitize(self.model)}…")
         try:
@@ -625,20 +471,21 @@ class VariantsScreen(DeckScreen):
             return
         v = r.variant
         if v.installed:
+            # The name it is installed under, not the registry tag: that is what the backend
+            # knows (qwen2.5:0.5b, not qwen2.5:0.5b-instruct-q4_K_M).
+            name = v.installed_as or v.tag
             backend = self.backend_id if self.resolved.kind != "catalog" else ""
             if not backend:
                 backend = next(
                     (
                         m.backend
                         for m in self.deck.controller.all_models()
-                        if m.name in (v.tag, f"{v.tag}:latest")
+                        if m.name in (name, f"{name}:latest")
                     ),
                     "",
                 )
-            if not self.deck.open_screen("chat", model=v.tag, backend=backend):
-                self.notify(
-                    f"{v.tag} is installed; the chat screen is not available.", markup=False
-                )
+            if not self.deck.open_screen("chat", model=name, backend=backend):
+                self.notify(f"{name} is installed; the chat screen is not available.", markup=False)
             return
         if self.resolved.kind == "onnx":
             self.notify(

@@ -9,38 +9,35 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from tui.store.db import Database
+from tui.core.chat.export import export_documents
+from tui.core.chat.records import STATUSES, Session, StoredMessage
+from tui.store.db import BUSY_TIMEOUT, Database
+from tui.store.files import save_atomic
 
-STATUSES = ("complete", "streaming", "stopped", "interrupted", "error")
-
-
-@dataclass(slots=True)
-class Session:
-    id: int
-    title: str
-    backend: str
-    model: str
-    system_prompt: str = ""
-    options: dict[str, Any] = field(default_factory=dict)
-    created_at: float = 0.0
-    updated_at: float = 0.0
+__all__ = ["STATUSES", "ChatStore", "Session", "StoredMessage", "export_session", "open_chat_store"]
 
 
-@dataclass(slots=True)
-class StoredMessage:
-    id: int
-    session_id: int
-    role: str
-    content: str
-    thinking: str = ""
-    status: str = "complete"
-    stats: dict[str, Any] = field(default_factory=dict)
-    backend: str = ""
-    model: str = ""
-    created_at: float = 0.0
+def open_chat_store(directory: Path, *, busy_timeout: float = BUSY_TIMEOUT) -> ChatStore:
+    """Open (creating and migrating as needed) the chat store in ``directory``.
+
+    Also marks replies a crash left ``streaming`` as ``interrupted``. Blocking: call it in a thread.
+
+    Raises:
+        StoreError: It cannot be opened or written (read-only, damaged, locked); the file is left
+            as it is.
+    """
+    db = Database.in_dir(directory, busy_timeout=busy_timeout)
+    store = ChatStore(db)
+    try:
+        store.recover_interrupted()
+    except BaseException:
+        db.close()
+        raise
+    return store
 
 
 def _session(row: Any) -> Session:
@@ -76,6 +73,13 @@ class ChatStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    @property
+    def path(self) -> Path:
+        return self.db.path
+
+    def close(self) -> None:
+        self.db.close()
 
     # sessions
     def create_session(
@@ -180,6 +184,112 @@ class ChatStore:
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM messages WHERE id=?", (message_id,))
 
+    def recent_messages(self, session_id: int, limit: int) -> tuple[list[StoredMessage], int]:
+        """The last ``limit`` messages of a session, in order, and how many come before them."""
+        rows = self.db.query(
+            "SELECT *, (SELECT count(*) FROM messages WHERE session_id=?1) AS total FROM messages"
+            " WHERE session_id=?1 ORDER BY id DESC LIMIT ?2",
+            (session_id, limit),
+        )
+        total = int(rows[0]["total"]) if rows else 0
+        return [_message(r) for r in reversed(rows)], max(0, total - len(rows))
+
+    def messages_before(
+        self, session_id: int, before_id: int, limit: int
+    ) -> tuple[list[StoredMessage], int]:
+        """The ``limit`` messages before message ``before_id``, in order, and how many come
+        before those."""
+        rows = self.db.query(
+            "SELECT *, (SELECT count(*) FROM messages WHERE session_id=?1 AND id<?2) AS total"
+            " FROM messages WHERE session_id=?1 AND id<?2 ORDER BY id DESC LIMIT ?3",
+            (session_id, before_id, limit),
+        )
+        total = int(rows[0]["total"]) if rows else 0
+        return [_message(r) for r in reversed(rows)], max(0, total - len(rows))
+
+    def write_turn(
+        self,
+        session: Session,
+        add: Sequence[StoredMessage],
+        delete: Sequence[int] = (),
+        *,
+        rewrite: Sequence[StoredMessage] = (),
+        update_session: bool = False,
+    ) -> None:
+        """In one transaction: store ``session`` if new (else update it when ``update_session``),
+        delete ``delete``, rewrite ``rewrite`` and insert ``add``; ids are set once committed."""
+        for m in (*add, *rewrite):
+            if m.status not in STATUSES:
+                raise ValueError(f"unknown message status {m.status!r}")
+        now = time.time()
+        with self.db.transaction() as conn:
+            session_id = session.id
+            if session_id <= 0:
+                cur = conn.execute(
+                    "INSERT INTO sessions (title, backend, model, system_prompt, options,"
+                    " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        session.title,
+                        session.backend,
+                        session.model,
+                        session.system_prompt,
+                        json.dumps(session.options),
+                        session.created_at or now,
+                        now,
+                    ),
+                )
+                session_id = int(cur.lastrowid or 0)
+            elif update_session:
+                conn.execute(
+                    "UPDATE sessions SET title=?, backend=?, model=?, system_prompt=?, options=?,"
+                    " updated_at=? WHERE id=?",
+                    (
+                        session.title,
+                        session.backend,
+                        session.model,
+                        session.system_prompt,
+                        json.dumps(session.options),
+                        now,
+                        session_id,
+                    ),
+                )
+            else:
+                conn.execute("UPDATE sessions SET updated_at=? WHERE id=?", (now, session_id))
+            for message_id in delete:
+                conn.execute("DELETE FROM messages WHERE id=?", (message_id,))
+            for m in rewrite:
+                conn.execute(
+                    "UPDATE messages SET content=?, thinking=?, status=?, stats=?, updated_at=?"
+                    " WHERE id=?",
+                    (m.content, m.thinking, m.status, json.dumps(m.stats), now, m.id),
+                )
+            ids = []
+            for m in add:
+                cur = conn.execute(
+                    "INSERT INTO messages (session_id, role, content, thinking, status, stats,"
+                    " backend, model, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        session_id,
+                        m.role,
+                        m.content,
+                        m.thinking,
+                        m.status,
+                        json.dumps(m.stats),
+                        m.backend,
+                        m.model,
+                        m.created_at or now,
+                        now,
+                    ),
+                )
+                ids.append(int(cur.lastrowid or 0))
+        # Committed: only now do the records in memory say they are stored.
+        session.id, session.updated_at = session_id, now
+        if not session.created_at:
+            session.created_at = now
+        for m, message_id in zip(add, ids, strict=True):
+            m.id, m.session_id = message_id, session_id
+
     def messages(self, session_id: int) -> list[StoredMessage]:
         rows = self.db.query("SELECT * FROM messages WHERE session_id=? ORDER BY id", (session_id,))
         return [_message(r) for r in rows]
@@ -189,3 +299,22 @@ class ChatStore:
         with self.db.transaction() as conn:
             cur = conn.execute("UPDATE messages SET status='interrupted' WHERE status='streaming'")
             return int(cur.rowcount)
+
+
+def export_session(store: ChatStore, session_id: int, directory: Path) -> tuple[Path, Path]:
+    """Write ``session-<id>-<title>.md`` and ``.json`` into ``directory`` atomically; blocking.
+
+    Raises:
+        ValueError: The session does not exist.
+        FileSaveError: A file could not be written.
+    """
+    session = store.session(session_id)
+    if session is None:
+        raise ValueError(f"session {session_id} does not exist")
+    messages = store.messages(session_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    for name, text in export_documents(session, messages):
+        save_atomic(directory / name, text, backup=False)
+        paths.append(directory / name)
+    return paths[0], paths[1]

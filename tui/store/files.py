@@ -1,4 +1,7 @@
-"""Reading and saving the editor's documents: atomic saves with a backup, errors as sentences.
+"""Reading and saving files: atomic saves (with a backup if asked), errors as sentences.
+
+:func:`save_atomic` is slmdeck's one writer of whole files: the editor's documents (with a
+backup), the settings, exports, caches in the data dir (without).
 
 A save never leaves a half-written file behind: the text goes to a temp file in the target's own
 folder (so the final rename stays on one file system), is flushed to disk with ``fsync``, and only
@@ -26,8 +29,12 @@ MAX_READ_BYTES = 8 * 1024 * 1024
 """Larger files are refused: a Modelfile or inference_model.json is a few kilobytes."""
 
 
-class FileSaveError(Exception):
-    """A document could not be saved; ``str(err)`` says why in a sentence. Nothing was changed."""
+class FileSaveError(OSError):
+    """A file could not be saved; ``str(err)`` says why in a sentence. Nothing was changed.
+
+    An ``OSError``, so a caller that handles failed writes as ``OSError`` handles this one too;
+    :attr:`errno` is the underlying error's, when there was one.
+    """
 
     def __init__(self, message: str, *, errno_: int | None = None) -> None:
         super().__init__(message)
@@ -144,10 +151,11 @@ def save_atomic(
     encoding: str = "utf-8",
     fs: FileSystem = DEFAULT_FS,
 ) -> SaveResult:
-    """Write ``text`` to ``path`` atomically, keeping the previous version as ``<name>.bak``.
+    """Write ``text`` to ``path`` atomically, keeping the previous version as ``<name>.bak``
+    unless ``backup`` is False (a plain write: settings, an export, a cache).
 
     A reader sees either the old file or the new one, never a mix; after a crash the file is one
-    of the two. The new file keeps the old one's permission bits.
+    of the two. The new file keeps the old one's permission bits (a new file gets rw-r--r--).
 
     Args:
         path: The file to write (its folder must exist).
@@ -166,7 +174,9 @@ def save_atomic(
     target = Path(path)
     directory = target.parent
     try:
-        data = text.encode(encoding)
+        # surrogateescape: a byte that was not UTF-8 when the file was read (kept by
+        # tui.core.modelfile_encoding.decode_bytes as U+DC80..U+DCFF) is written back as itself.
+        data = text.encode(encoding, errors="surrogateescape")
     except UnicodeEncodeError as exc:
         raise FileSaveError(
             f"Could not save {target}: the text cannot be written as {encoding} ({exc.reason})."
@@ -247,7 +257,9 @@ def read_document(path: str | os.PathLike[str], *, max_bytes: int = MAX_READ_BYT
     """Read a Modelfile or inference_model.json as text.
 
     UTF-16 with a byte-order mark is read as Ollama reads it; anything else as UTF-8, with bad
-    bytes shown as U+FFFD rather than refused.
+    bytes kept as U+DC80..U+DCFF (``surrogateescape``) rather than refused, so that
+    :func:`save_atomic` writes them back unchanged (``tui.core.modelfile_encoding.shown`` gives
+    the text to show, with U+FFFD for each).
 
     Raises:
         FileReadError: Missing, a folder, unreadable, too large, or binary.

@@ -13,7 +13,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Collapsible, Markdown, Static
 
-from tui.chatflow import format_stats, split_segments
+from tui.core.chat.markdown import split_segments, tail_from_block
+from tui.core.chat.stats import format_stats
 from tui.core.sanitize import sanitize
 from tui.widgets.chat_stream import StreamingBody, rich_markdown
 
@@ -21,6 +22,11 @@ SEGMENT_CHARS = 1500
 """Characters of a reply per segment. Textual lays out every block widget of the log on each
 draw, so all but the last segment of a reply are single Rich-rendered widgets; while streaming,
 only the growing segment is rendered again on each write."""
+
+SHOWN_CHARS = 60_000
+"""Characters of a loaded message drawn at most: the end of a longer one is shown (cut between
+blocks) under a line saying how much is not, so a reply of any size opens in bounded time; the
+whole text stays in :attr:`MessageView.content` for copy, and ctrl+o exports it."""
 
 _STATUS_STYLE = {
     "stopped": "bold yellow",
@@ -51,6 +57,7 @@ class MessageView(Vertical):
     MessageView .msg-body { margin: 0; padding: 0; }
     MessageView .msg-frozen { margin: 0 0 1 0; }
     MessageView .msg-stats { height: auto; color: $text-muted; }
+    MessageView .msg-hidden { height: auto; color: $text-muted; text-style: italic; }
     MessageView Collapsible { margin: 0 1; padding: 0; border: none; }
     MessageView .msg-thinking { color: $text-muted; padding: 0 1; }
     """
@@ -79,6 +86,16 @@ class MessageView(Vertical):
         self._write_lock = asyncio.Lock()
         self.frozen: list[str] = []
         """Sources of the finished segments (all but the last), in order."""
+        self.hidden_chars = tail_from_block(self._content, SHOWN_CHARS)
+        """Characters at the start of a long loaded message that are not drawn."""
+
+    def _hidden_note(self) -> Static:
+        return Static(
+            f"… {self.hidden_chars:,} earlier characters of this message are not shown "
+            "(ctrl+y copies all of it, ctrl+o exports the session)",
+            markup=False,
+            classes="msg-hidden",
+        )
 
     def compose(self) -> ComposeResult:
         yield Static(self._header(), classes="msg-header")
@@ -86,7 +103,9 @@ class MessageView(Vertical):
             with Collapsible(title="Thinking", collapsed=True, classes="msg-thinking-box") as box:
                 box.display = bool(self._thinking)
                 yield Static(self._thinking, markup=False, classes="msg-thinking")
-            *done, live = split_segments(self._content, SEGMENT_CHARS)
+            if self.hidden_chars:
+                yield self._hidden_note()
+            *done, live = split_segments(self._content[self.hidden_chars :], SEGMENT_CHARS)
             with Vertical(classes="msg-bodies"):
                 for segment in done:
                     yield _frozen(segment)
@@ -94,7 +113,9 @@ class MessageView(Vertical):
             self.frozen.extend(done)
             yield Static(self._stats_text(), classes="msg-stats", markup=False)
         else:
-            yield Static(self._content, markup=False, classes="msg-body")
+            if self.hidden_chars:
+                yield self._hidden_note()
+            yield Static(self._content[self.hidden_chars :], markup=False, classes="msg-body")
 
     @property
     def content(self) -> str:
@@ -153,10 +174,13 @@ class MessageView(Vertical):
             if live is None:
                 return
             self._live = None
-            *done, last = split_segments(self._content, SEGMENT_CHARS)
+            self.hidden_chars = tail_from_block(self._content, SHOWN_CHARS)
+            *done, last = split_segments(self._content[self.hidden_chars :], SEGMENT_CHARS)
             self.frozen = list(done)
             bodies = self.query_one(".msg-bodies", Vertical)
             with self.app.batch_update():
+                if self.hidden_chars:
+                    await self.mount(self._hidden_note(), before=bodies)
                 await bodies.mount_all(
                     [*(_frozen(segment) for segment in done), _markdown(last)], before=live
                 )

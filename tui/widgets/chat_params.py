@@ -14,7 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from tui.chatflow import OPTION_NAMES, parse_option
+from tui.core.chat.options import OPTION_NAMES, parse_option
 from tui.core.sanitize import sanitize
 from tui.types import ModelInfo
 

@@ -7,7 +7,7 @@ fixed height with blank lines in reserve below the text, grown in large steps, a
 the lines that changed. With the Chat screen scrolling in the same frame, a write costs one frame.
 
 Finished segments of ``segment_chars`` (cut at block boundaries outside code fences, as
-:func:`~tui.chatflow.split_segments` cuts stored replies) are rendered once and kept as lines;
+:func:`~tui.core.chat.markdown.split_segments` cuts stored replies) are rendered once and kept as lines;
 only the growing segment is rendered again on each write, so the cost of a write stays flat
 however long the reply grows.
 """
@@ -22,7 +22,7 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui.chatflow import block_boundary
+from tui.core.chat.markdown import block_boundary
 
 if TYPE_CHECKING:
     from rich.markdown import Markdown as RichMarkdown

@@ -102,3 +102,15 @@ class ChoiceDialog(ModalScreen[str | None]):
 
     def action_choose(self, key: str) -> None:
         self.dismiss(key or None)
+
+
+class QuitDialog(ConfirmDialog):
+    """ "Quit slmdeck?" with what would be stopped or lost; ``q`` or ctrl+c again also quits."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q,ctrl+c,ctrl+q", "answer(True)", "Quit", id="quit.again", priority=True),
+    ]
+
+    def __init__(self, reasons: list[str]) -> None:
+        message = "\n".join(f"• {reason}" for reason in reasons)
+        super().__init__("Quit slmdeck?", message, confirm_label="Quit")

@@ -101,7 +101,8 @@ def describe(op: Operation, transfer: Transfer, width: int) -> Text:
     line.append(sanitize(op.title), style="bold")
     if op.state is OperationState.FAILED:
         line.append(f"  failed: {sanitize(op.error)}", style="red")
-        line.append("  (run it again to retry)", style="dim")
+        if op.retryable:
+            line.append("  (run it again to retry)", style="dim")
         return line
     if op.state is OperationState.CANCELLED:
         done = f" at {format_bytes(transfer.completed)}" if transfer.completed else ""
