@@ -94,3 +94,14 @@ def test_utf16_modelfile(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     f = tmp_path / "Modelfile"
     f.write_bytes("FROM x\nPARAMETER top_k 4\n".encode("utf-16"))
     assert run(capsys, str(f)) == (0, "", "")
+
+
+def test_bytes_that_are_not_utf8_are_a_warning_at_their_place(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "Modelfile"
+    bad.write_bytes(b"FROM x\nSYSTEM caf\xe9 \xff\n")
+    code, out, _err = run(capsys, str(bad))
+    assert code == 0  # Ollama accepts it (reads U+FFFD): a warning, not an error
+    [line] = out.splitlines()
+    assert line.startswith(f"{bad}:2:11: warning: byte 0xE9 is not UTF-8 (and 1 more)")

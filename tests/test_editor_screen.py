@@ -482,3 +482,39 @@ async def test_models_screen_e_opens_the_model_each_time(replay: ReplayServer) -
         assert qwen is not None
         await wait_for(pilot, lambda: screen.editor.text == qwen.modelfile(), "qwen's Modelfile")
         assert app.screen is screen and screen.doc.model == "qwen2.5:0.5b"
+
+
+async def test_quit_with_unsaved_edits_asks_and_keeps_them_as_a_draft(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tui.widgets.confirm import QuitDialog
+
+    monkeypatch.setattr(editor_module, "AUTOSAVE_SECONDS", 3600.0)  # no autosave: quit keeps it
+    app = editor_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await ready(pilot)
+        await pilot.press(*"FROM qwen2.5:0.5b")
+        assert screen.dirty and pending_drafts() == []
+        # ctrl+c in the text area with nothing selected is quit: it asks first.
+        await pilot.press("ctrl+c")
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitDialog), "the quit question")
+        assert "Unsaved edits of" in app.screen.message
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is screen, "back in the editor")
+        assert screen.editor.text == "FROM qwen2.5:0.5b"
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitDialog), "the quit question")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not app.is_running, "the app to quit")
+    assert [text for _, text in pending_drafts()] == ["FROM qwen2.5:0.5b"]
+
+
+async def test_ctrl_c_copies_the_selection_in_the_editor() -> None:
+    app = editor_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await ready(pilot)
+        await pilot.press(*"FROM qwen2.5:0.5b")
+        screen.editor.select_all()
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert app.is_running and app.clipboard == "FROM qwen2.5:0.5b"

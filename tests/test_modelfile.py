@@ -449,3 +449,46 @@ def test_encode_value_is_exact_when_it_succeeds(value: str) -> None:
         return
     [inst] = [i for i in parse(f"FROM x\nSYSTEM {encoded}\n").instructions if i.keyword == "SYSTEM"]
     assert isinstance(inst, Instruction) and inst.value == value
+
+
+# ------------------------------------------------------------------ bytes that are not UTF-8
+
+
+def test_bad_bytes_round_trip_and_are_shown_as_ollama_reads_them() -> None:
+    from tui.core.modelfile_encoding import encode_text, shown, undecodable_diagnostics
+
+    data = b"FROM x\nSYSTEM caf\xe9 \xff\n"
+    raw = decode_bytes(data)
+    assert encode_text(raw) == data
+    assert shown(raw) == "FROM x\nSYSTEM caf\ufffd \ufffd\n" and len(shown(raw)) == len(raw)
+    [warning] = undecodable_diagnostics(raw)
+    assert (warning.line, warning.col, warning.severity, warning.code) == (
+        2,
+        11,
+        "warning",
+        "encoding",
+    )
+    assert undecodable_diagnostics(shown(raw)) == []
+    # Ollama reads the value with U+FFFD; so does the parser, from the text as shown.
+    assert parse(shown(raw)).system == "caf\ufffd \ufffd"
+
+
+def test_byte_keeper_restores_unedited_bytes_only() -> None:
+    from tui.core.modelfile_encoding import ByteKeeper, shown
+
+    raw = decode_bytes(b"FROM x\nSYSTEM a\xff b\nMESSAGE user \xfe\n")
+    keeper = ByteKeeper(raw)
+    text = shown(raw)
+    assert keeper.restore(text) == raw
+    # Lines moved or another line edited: each bad line gets its bytes back.
+    moved = "PARAMETER top_k 1\nMESSAGE user \ufffd\nFROM y\nSYSTEM a\ufffd b\n"
+    assert keeper.restore(moved) == (
+        "PARAMETER top_k 1\nMESSAGE user \udcfe\nFROM y\nSYSTEM a\udcff b\n"
+    )
+    # The bad line edited before and after the byte: the byte stays.
+    assert keeper.restore("SYSTEM xa\ufffd b!\n").encode("utf-8", "surrogateescape") == (
+        b"SYSTEM xa\xff b!\n"
+    )
+    # A U+FFFD the user typed on a new line stays U+FFFD.
+    assert keeper.restore("new \ufffd\n") == "new \ufffd\n"
+    assert not ByteKeeper("FROM x\n").active

@@ -279,10 +279,15 @@ async def test_delete_asks_first(replay: ReplayServer) -> None:
         await pilot.pause()
         assert app.screen is screen and "qwen3:0.6b" in names(screen)
         assert replay.state.get("qwen3:0.6b") is not None
+        table = screen.query_one(ModelTable)
+        row = table.cursor_row
+        assert row > 0
         await pilot.press("d")
         await pilot.press("y")
         await wait_for(pilot, lambda: "qwen3:0.6b" not in names(screen), "the deletion")
         assert replay.state.get("qwen3:0.6b") is None
+        # The cursor stays where the deleted model was (on the row that took its place).
+        assert table.cursor_row == min(row, len(table.shown) - 1)
 
 
 async def test_copy_and_rename(replay: ReplayServer) -> None:

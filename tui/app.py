@@ -160,7 +160,7 @@ class SlmdeckApp(App[None]):
         from tui.widgets.confirm import QuitDialog
 
         if isinstance(self.screen, QuitDialog):
-            self.exit()
+            self.screen.dismiss(True)
             return
         reasons = self.unfinished_work()
         if not reasons:
@@ -169,9 +169,19 @@ class SlmdeckApp(App[None]):
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self.exit()
+                self.run_worker(self._keep_then_exit(), name="quit", exit_on_error=False)
 
         self.push_screen(QuitDialog(reasons), answer)
+
+    async def _keep_then_exit(self) -> None:
+        for screen in list(self._deck_screens):
+            try:
+                await screen.before_quit()
+            except Exception as exc:  # quitting must never fail: say it in the log, go on
+                from tui.logfile import log_error
+
+                log_error(f"{type(screen).__name__}: keeping work before quitting", exc)
+        self.exit()
 
     async def action_copy_or_quit(self) -> None:
         """ctrl+c: copy the selected text of the focused field or text area, else quit."""

@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tui.core.diagnostics import Diagnostic, has_errors
+from tui.core.diagnostics import Diagnostic, has_errors, sort_diagnostics
 from tui.core.inference_model import validate_text
 from tui.core.modelfile import decode_bytes, parse, validate
+from tui.core.modelfile_encoding import shown, undecodable_diagnostics
 
 EXIT_OK = 0
 EXIT_ERRORS = 1
@@ -36,10 +37,15 @@ def kind_from_name(path: str) -> str | None:
 
 
 def check_text(text: str, kind: str) -> list[Diagnostic]:
-    """Diagnostics for ``text`` read as ``kind`` (``modelfile`` or ``inference-model``)."""
-    if kind == "modelfile":
-        return validate(parse(text))
-    return validate_text(text)[1]
+    """Diagnostics for ``text`` read as ``kind`` (``modelfile`` or ``inference-model``).
+
+    ``text`` may hold bytes that are not UTF-8, as :func:`decode_bytes` keeps them: the file is
+    checked as Ollama reads it (U+FFFD for each), with a warning at the first one.
+    """
+    encoding = undecodable_diagnostics(text)
+    text = shown(text)
+    found = validate(parse(text)) if kind == "modelfile" else validate_text(text)[1]
+    return sort_diagnostics([*found, *encoding]) if encoding else found
 
 
 def _read(path: str, kind: str) -> tuple[str | None, list[Diagnostic], str | None]:

@@ -117,6 +117,9 @@ class DeckScreen(Screen[None]):
         still streaming); the app asks before quitting when any screen has some."""
         return []
 
+    async def before_quit(self) -> None:
+        """Keep what can be kept (a draft) before the app exits; the app awaits it."""
+
     def worker_failed(self, worker: Worker[object]) -> None:
         """Put the screen back in a usable state after ``worker`` raised (it has been told and
         logged already); screens with a pane waiting for a worker override this."""

@@ -2,11 +2,15 @@
 
 Open a document from a model (the Models screen's ``e``: Ollama's Modelfile, or an ONNX folder's
 inference_model.json), from a file (ctrl+o, or ``file`` in the start options) or new from a chat
-format (ctrl+n). Every edit re-checks the text with the core validators (problems underlined, marked
-in the gutter and listed; enter on one jumps to it) and re-renders the prompt of a sample
-conversation. ctrl+s saves atomically with a ``.bak``; ctrl+r creates the model in Ollama (or writes
-the ONNX folder's inference_model.json). The text is autosaved as a draft every few seconds while
-it differs from what was saved, and a draft left by a crash is offered back at the next start.
+format (ctrl+n). Edits are analysed once per burst of keys: :data:`ANALYSIS_DELAY` after the last
+change, the text is parsed once, in a thread, and that one
+:class:`~tui.widgets.editor_analysis.Analysis` gives the highlighting, the problems (underlined,
+marked in the gutter and listed; enter on one jumps to it) and the prompt of a sample
+conversation. ctrl+s saves atomically with a ``.bak``, and every byte of the file that is not
+UTF-8 is written back unchanged where it was not edited; ctrl+r creates the model in Ollama (or
+writes the ONNX folder's inference_model.json). The text is autosaved as a draft every few seconds
+while it differs from what was saved (:class:`~tui.widgets.editor_drafts.DraftKeeper`), and a
+draft left by a crash is offered back at the next start.
 
 File and database work runs in threads; a failed save says why and keeps the text.
 """
@@ -25,12 +29,14 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Header, OptionList, Static, TextArea
+from textual.message import Message
+from textual.widgets import Header, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 from textual.worker import Worker
 
 from tui.controller import BackendStatus, ModelsChanged, Operation, OperationState, OperationUpdated
 from tui.core.diagnostics import Diagnostic
+from tui.core.modelfile_encoding import ByteKeeper, shown
 from tui.core.sanitize import sanitize
 from tui.messages import ControllerEvent
 from tui.screens.base import DeckScreen
@@ -45,19 +51,29 @@ from tui.types import (
     FileSystem,
     StoreError,
 )
-from tui.widgets.editor_area import GUTTER_MARKS, EditorArea
+from tui.widgets.editor_analysis import LONG_LINE, Analysis, analyze, long_lines, split_lines
+from tui.widgets.editor_area import EditorArea
 from tui.widgets.editor_dialogs import CompactChoiceDialog as ChoiceDialog
 from tui.widgets.editor_doc import INFERENCE_MODEL, KIND_TITLES, MODELFILE, EditorDoc, kind_of
+from tui.widgets.editor_drafts import DraftKeeper
+from tui.widgets.editor_panes import count_problems, describe_diagnostic, preview_text
 from tui.widgets.gauge_strip import GaugeStrip
 from tui.widgets.progress import OperationsPanel
 from tui.widgets.prompt import PromptDialog
+from tui.widgets.key_bar import KeyBar
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
     from tui.types import Draft, DraftBook
     from tui.widgets.editor_preview import Preview
 
 AUTOSAVE_SECONDS = 3.0
 """Seconds between draft autosaves (a draft is written only when the text changed)."""
+
+ANALYSIS_DELAY = 0.1
+"""Seconds after the last change before the text is analysed (each change restarts the wait)."""
+
 
 FORMAT_CHOICES: list[tuple[str, str]] = [
     ("1", "ChatML"),
@@ -81,8 +97,6 @@ QUANTIZE_CHOICES: list[tuple[str, str]] = [
 ]
 QUANTIZE = {"k": None, "8": "q8_0", "m": "q4_K_M", "s": "q4_K_S"}
 _NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
-_SPECIAL = re.compile(r"<\|[^|<>\s]*\|>|<(?:start|end)_of_turn>|</?s>|\[/?INST\]")
-_SEVERITY_STYLE = {"error": "bold red", "warning": "bold yellow", "info": "dim"}
 
 
 def model_name_problem(name: str) -> str | None:
@@ -93,56 +107,6 @@ def model_name_problem(name: str) -> str | None:
             "and . _ - : /"
         )
     return None
-
-
-def check_document(kind: str, text: str) -> list[Diagnostic]:
-    """The diagnostics of ``text`` as a ``kind`` document (none for an empty one)."""
-    if not text.strip():
-        return []
-    if kind == INFERENCE_MODEL:
-        from tui.core.inference_model import validate_text
-
-        return validate_text(text)[1]
-    from tui.core.modelfile import parse, validate
-
-    return validate(parse(text))
-
-
-def preview_text(preview: Preview) -> Text:
-    """The rendered prompt with special tokens picked out and line ends shown as ↵."""
-    out = Text()
-    if preview.prompt is None:
-        return out
-    for i, line in enumerate(preview.prompt.split("\n")):
-        if i:
-            out.append("↵\n", style="dim")
-        pos = 0
-        for m in _SPECIAL.finditer(line):
-            out.append(sanitize(line[pos : m.start()]))
-            out.append(m.group(), style="bold cyan")
-            pos = m.end()
-        out.append(sanitize(line[pos:]))
-    return out
-
-
-def describe_diagnostic(d: Diagnostic) -> Text:
-    """One entry of the problems list: ``2:19 ● message``."""
-    line = Text()
-    line.append(f"{d.line}:{d.col} ", style="dim")
-    line.append(GUTTER_MARKS[d.severity] + " ", style=_SEVERITY_STYLE[d.severity])
-    line.append(sanitize(d.message))
-    return line
-
-
-def _count(diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> str:
-    errors = sum(d.severity == "error" for d in diagnostics)
-    warnings = sum(d.severity == "warning" for d in diagnostics)
-    parts = []
-    if errors:
-        parts.append(f"{errors} error{'s' * (errors != 1)}")
-    if warnings:
-        parts.append(f"{warnings} warning{'s' * (warnings != 1)}")
-    return ", ".join(parts) or "no problems"
 
 
 class EditorScreen(DeckScreen):
@@ -162,27 +126,48 @@ class EditorScreen(DeckScreen):
         Binding("escape", "toggle_focus", "Leave text", show=False, id="editor.toggle_focus"),
     ]
 
+    class Analyzed(Message):
+        """The analysis of the text has been shown (highlighting, problems, preview)."""
+
+        def __init__(self, analysis: Analysis) -> None:
+            super().__init__()
+            self.analysis = analysis
+
     def __init__(self) -> None:
         super().__init__()
         self.doc = EditorDoc.new(MODELFILE)
         self.file_system: FileSystem = DEFAULT_FS
         """File system calls of saves (a test gives one that fails)."""
-        self.drafts: DraftBook | None = None
-        """The drafts store, the controller's (``None`` until open, or when it cannot be)."""
-        self.diagnostics: list[Diagnostic] = []
-        self.preview: Preview | None = None
+        self.keeper = DraftKeeper()
+        """Saved and drafted text, and the drafts store."""
+        self.bytes = ByteKeeper("")
+        """Bytes of the loaded file that are not UTF-8, written back on save."""
+        self.analysis = Analysis(MODELFILE, "")
+        """The analysis shown now (of the text as it was when it ran)."""
+        self.analysis_delay = ANALYSIS_DELAY
+        """Seconds of quiet after a change before the analysis runs (a test may lengthen it)."""
         self.store_ready = asyncio.Event()
         """Set once the drafts store is open (or failed to open)."""
-        self._saved_text = ""
-        """The text as last loaded from or saved to its source; other text is unsaved."""
-        self._draft_text = ""
-        """The text as last written as a draft (or loaded)."""
-        self._draft_written = False
-        self._checked: tuple[str, str] | None = None
+        self._analysis_timer: Timer | None = None
         self._options_seen: dict[str, str] | None = None
         self._wanted: tuple[str, str] | None = None
         self._my_ops: dict[int, tuple[str, str]] = {}
         """Create operations started here: op id -> (draft key, text sent)."""
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        """The problems of the latest analysis."""
+        return list(self.analysis.diagnostics)
+
+    @property
+    def preview(self) -> Preview | None:
+        """The preview of the latest analysis (None for an empty text)."""
+        return self.analysis.preview
+
+    @property
+    def drafts(self) -> DraftBook | None:
+        """The drafts store, the controller's (``None`` until open, or when it cannot be)."""
+        return self.keeper.book
 
     # ------------------------------------------------------------------ layout
 
@@ -198,7 +183,7 @@ class EditorScreen(DeckScreen):
                     yield Static("", id="editor-preview", markup=False)
         yield OperationsPanel(kinds=("create",), id="editor-ops")
         yield GaugeStrip()
-        yield Footer()
+        yield KeyBar()
 
     @property
     def editor(self) -> EditorArea:
@@ -208,10 +193,20 @@ class EditorScreen(DeckScreen):
     def problems(self) -> OptionList:
         return self.query_one("#editor-problems", OptionList)
 
+    def unsaved_work(self) -> list[str]:
+        if self.is_mounted and self.dirty:
+            return [f"Unsaved edits of {self.doc.title} (kept as a draft for the next start)."]
+        return []
+
+    async def before_quit(self) -> None:
+        """The edits of the last seconds are drafted too, not only the last autosave."""
+        if self.is_mounted:
+            await self._keep_unsaved()
+
     @property
     def dirty(self) -> bool:
         """True when the text differs from what was loaded or last saved."""
-        return self.editor.text != self._saved_text
+        return self.keeper.is_dirty(self.editor.text)
 
     def on_mount(self) -> None:
         self.editor.placeholder = (
@@ -219,7 +214,7 @@ class EditorScreen(DeckScreen):
             "e on the Models screen opens a model here."
         )
         self.query_one("#editor-preview-box").border_title = "Preview"
-        self._show_checks()
+        self._show_analysis(self.analysis)
         for op in self.deck.controller.operations.values():
             self.query_one(OperationsPanel).track(op)
         self.editor.focus()
@@ -258,34 +253,56 @@ class EditorScreen(DeckScreen):
         self._wanted = None
         self.open_model(backend, name)
 
-    # ------------------------------------------------------------------ checks and preview
+    # ------------------------------------------------------------------ analysis
 
     @on(TextArea.Changed, "#editor-text")
     def _edited(self) -> None:
-        self._show_checks()
-
-    def _show_checks(self) -> None:
-        """Re-check the text, refresh underlines, the problems list, the preview and the title."""
-        from tui.widgets.editor_preview import preview_for
-
-        text = self.editor.text
-        key = (self.doc.kind, text)
-        if key != self._checked:
-            self._checked = key
-            self.diagnostics = check_document(self.doc.kind, text)
-            self.editor.set_diagnostics(self.diagnostics)
-            problems = self.problems
-            highlighted = problems.highlighted
-            problems.clear_options()
-            problems.add_options(
-                Option(describe_diagnostic(d), id=str(i)) for i, d in enumerate(self.diagnostics)
-            )
-            if self.diagnostics:
-                problems.highlighted = min(highlighted or 0, len(self.diagnostics) - 1)
-            problems.border_title = f"Problems · {_count(self.diagnostics)}"
-            self.preview = preview_for(self.doc.kind, text) if text.strip() else None
-            self._show_preview()
+        # A key costs a timer restart and the title; the parse waits for a pause in typing.
+        if self._analysis_timer is not None:
+            self._analysis_timer.stop()
+        self._analysis_timer = self.set_timer(self.analysis_delay, self.analyze_now)
         self._show_title()
+
+    def analysis_current(self) -> bool:
+        """Whether the analysis shown is that of the text as it is now (for tests and benches)."""
+        return self._analysis_timer is None and self.analysis.text == self.editor.text
+
+    def analyze_now(self) -> None:
+        """Analyse the text now (the debounce timer calls this; a test may too)."""
+        if self._analysis_timer is not None:
+            self._analysis_timer.stop()
+            self._analysis_timer = None
+        self._analyze(self.doc.kind, self.editor.text)
+
+    @work(group="editor-analysis", exclusive=True, exit_on_error=False)
+    async def _analyze(self, kind: str, text: str) -> None:
+        # Parsing is pure Python and O(text): in a thread, so keys keep flowing. A newer run
+        # replaces this one (exclusive); a result for text that has changed since is dropped.
+        result = await asyncio.to_thread(analyze, kind, text, self.bytes)
+        if kind == self.doc.kind and text == self.editor.text:
+            self._show_analysis(result)
+
+    def _show_analysis(self, analysis: Analysis) -> None:
+        """Show ``analysis``: highlighting, underlines, the problems list, the preview, title."""
+        self.analysis = analysis
+        editor = self.editor
+        editor.set_analysis(analysis)
+        # Textual wraps a long line anew for each row it draws (O(line) per row): without soft
+        # wrap a 1 MB line costs one row. The title says why the line is not wrapped.
+        editor.soft_wrap = not analysis.long_lines
+        problems = self.problems
+        highlighted = problems.highlighted
+        problems.clear_options()
+        diagnostics = analysis.diagnostics
+        problems.add_options(
+            Option(describe_diagnostic(d), id=str(i)) for i, d in enumerate(diagnostics)
+        )
+        if diagnostics:
+            problems.highlighted = min(highlighted or 0, len(diagnostics) - 1)
+        problems.border_title = f"Problems · {count_problems(diagnostics)}"
+        self._show_preview()
+        self._show_title()
+        self.post_message(self.Analyzed(analysis))
 
     def _show_preview(self) -> None:
         box = self.query_one("#editor-preview-box")
@@ -307,8 +324,16 @@ class EditorScreen(DeckScreen):
     def _show_title(self) -> None:
         line = Text()
         line.append(sanitize(self.doc.title), style="bold")
-        if self.dirty and self.editor.text:
+        text = self.editor.text
+        if text and self.keeper.is_dirty(text):
             line.append("  ● unsaved", style="yellow")
+        long = self.analysis.long_lines
+        if long:
+            which = f"line {long[0] + 1}" if len(long) == 1 else f"{len(long)} lines"
+            line.append(
+                f"  {which} over {LONG_LINE:,} characters: not highlighted or wrapped",
+                style="dim",
+            )
         self.query_one("#editor-title", Static).update(line)
         self.editor.border_title = KIND_TITLES.get(self.doc.kind, self.doc.kind)
 
@@ -349,28 +374,40 @@ class EditorScreen(DeckScreen):
     async def load_document(self, doc: EditorDoc, text: str, *, saved: bool) -> None:
         """Show ``text`` as ``doc``; ``saved``: it is what its source holds now.
 
-        Unsaved edits of the document shown before are kept as a draft first.
+        ``text`` may hold bytes that are not UTF-8 (as the controller reads a file): they are
+        shown as U+FFFD and written back as they were on save. The text is analysed before it
+        is shown, so that it never appears without its colours and problems. Unsaved edits of the
+        document shown before are kept as a draft first.
         """
         await self._keep_unsaved()
+        keeper = ByteKeeper(text)
+        text = shown(text)
+        if self._analysis_timer is not None:
+            self._analysis_timer.stop()
+            self._analysis_timer = None
+        analysis = await asyncio.to_thread(analyze, doc.kind, text, keeper)
         self.doc = doc
+        self.bytes = keeper
         editor = self.editor
         editor.set_kind(doc.kind)
+        # A long line is never wrapped, from the first paint (see _show_analysis).
+        editor.soft_wrap = not long_lines(split_lines(text))
         editor.load_text(text)
-        self._saved_text = text if saved else ""
-        self._draft_text = text
-        self._draft_written = False
-        self._checked = None
-        self._show_checks()
+        self.keeper.loaded(text, saved=saved)
+        if self._analysis_timer is not None:  # load_text's Changed came first
+            self._analysis_timer.stop()
+            self._analysis_timer = None
+        self._show_analysis(analysis)
         editor.focus()
 
     async def _keep_unsaved(self) -> None:
         text = self.editor.text
-        if not text.strip() or text == self._saved_text:
+        if not self.keeper.needs_keeping(text):
             return
-        if self.drafts is None:
+        problem = await self.keeper.keep(self.doc, text)
+        if problem:
+            self.notify(problem, title="Drafts", severity="warning", markup=False)
             return
-        if text != self._draft_text or not self._draft_written:
-            await self._write_draft(self.doc, text)
         self.notify(
             f"Your unsaved edits of {self.doc.title} are kept as a draft (offered at next start).",
             timeout=6,
@@ -562,10 +599,11 @@ class EditorScreen(DeckScreen):
         text = self.editor.text
         doc = self.doc
         try:
-            result = await self.deck.controller.save_document(path, text, fs=self.file_system)
+            result = await self.deck.controller.save_document(
+                path, self.bytes.restore(text), fs=self.file_system
+            )
         except FileSaveError as exc:
-            if self.drafts is not None:
-                await self._write_draft(doc, text)
+            await self._write_draft(doc, text)
             self.notify(
                 f"{exc} Your text is still here, and kept as a draft.",
                 title="Not saved",
@@ -576,13 +614,12 @@ class EditorScreen(DeckScreen):
             return False
         old_key = doc.key
         self.doc = doc.saved_as(path)
-        self._saved_text = text
-        self._draft_text = text
+        self.keeper.saved(text)
         await self._discard_drafts(old_key, self.doc.key)
-        self._draft_written = False
+        self.keeper.written = False
         extra = f" (previous version in {result.backup.name})" if result.backup else ""
         if any(d.severity == "error" for d in self.diagnostics):
-            extra += f"; it still has {_count(self.diagnostics)}"
+            extra += f"; it still has {count_problems(self.diagnostics)}"
         self.notify(f"Saved {path}{extra}.", title="Saved", timeout=6, markup=False)
         self._show_title()
         return True
@@ -603,7 +640,7 @@ class EditorScreen(DeckScreen):
             )
             self.store_ready.set()
             return
-        self.drafts = store
+        self.keeper.book = store
         self.store_ready.set()
         try:
             pending = await store.pending()
@@ -633,7 +670,8 @@ class EditorScreen(DeckScreen):
         )
         if answer == "r":
             await self.load_document(doc, draft.text, saved=False)
-            self._draft_written = True
+            await self.load_document(doc, draft.text, saved=False)
+            self.keeper.written = True
             self.notify(f"Restored the draft of {doc.title}.", timeout=5, markup=False)
             return False
         if answer == "d":
@@ -642,57 +680,32 @@ class EditorScreen(DeckScreen):
         return False  # later: offered again at next start
 
     async def _write_draft(self, doc: EditorDoc, text: str) -> None:
-        store = self.drafts
-        if store is None:
-            return
-        try:
-            await store.save(doc.key, doc.kind, text, doc.origin())
-        except StoreError as exc:
-            self.notify(f"Draft not saved: {exc}", title="Drafts", severity="warning", markup=False)
-            return
-        self._draft_written = True
+        problem = await self.keeper.write(doc, text)
+        if problem:
+            self.notify(problem, title="Drafts", severity="warning", markup=False)
 
     async def _discard_drafts(self, *keys: str) -> None:
-        store = self.drafts
-        if store is None:
-            return
-        try:
-            for key in dict.fromkeys(keys):
-                await store.discard(key)
-        except StoreError as exc:
-            self.notify(
-                f"Could not remove the draft: {exc}",
-                title="Drafts",
-                severity="warning",
-                markup=False,
-            )
+        problem = await self.keeper.discard(*keys)
+        if problem:
+            self.notify(problem, title="Drafts", severity="warning", markup=False)
 
     def _autosave(self) -> None:
-        if self.drafts is None:
-            return
         text = self.editor.text
-        if text == self._draft_text:
-            return
-        self._autosave_now(self.doc, text)
+        if self.keeper.autosave_due(text):
+            self._autosave_now(self.doc, text)
 
     @work(group="editor-draft", exclusive=True, exit_on_error=False)
     async def _autosave_now(self, doc: EditorDoc, text: str) -> None:
-        self._draft_text = text
-        if text == self._saved_text or not text.strip():
-            if self._draft_written:
-                await self._discard_drafts(doc.key)
-                self._draft_written = False
-            return
-        await self._write_draft(doc, text)
+        problem = await self.keeper.autosave(doc, text)
+        if problem:
+            self.notify(problem, title="Drafts", severity="warning", markup=False)
 
     async def on_unmount(self) -> None:
         # A clean exit keeps what the last autosave missed; a crash keeps the last autosave.
         # (The store is the controller's: it closes it after every screen is gone.)
         with contextlib.suppress(Exception):
-            text = self.editor.text
-            if self.drafts is not None and text != self._draft_text and text != self._saved_text:
-                await self._write_draft(self.doc, text)
-        self.drafts = None
+            await self.keeper.on_close(self.doc, self.editor.text)
+        self.keeper.book = None
 
     # ------------------------------------------------------------------ create
 
@@ -702,7 +715,7 @@ class EditorScreen(DeckScreen):
             return
         errors = [d for d in self.diagnostics if d.severity == "error"]
         if errors or not self.editor.text.strip():
-            what = _count(self.diagnostics) if errors else "the document is empty"
+            what = count_problems(self.diagnostics) if errors else "the document is empty"
             self.notify(
                 f"Fix the Modelfile first ({what}; f2 lists them).",
                 title="Create",
@@ -771,42 +784,25 @@ class EditorScreen(DeckScreen):
     def start_create(self, backend_id: str, name: str, quantize: str | None) -> Operation | None:
         """Send the Modelfile to ``backend_id``'s create as model ``name``; None if it cannot."""
         from tui.core.diagnostics import DiagnosticError
-        from tui.core.modelfile import parse, to_create_fields
+        from tui.core.modelfile import parse
+        from tui.core.modelfile_create import CreateProblem, plan_create
 
         text = self.editor.text
+        base = self.doc.path.parent if self.doc.path is not None else Path.cwd()
         try:
-            fields = to_create_fields(parse(text))
+            plan = plan_create(parse(text), base=base, model=self.doc.model)
         except DiagnosticError as exc:
             self.notify(
                 f"Fix the Modelfile first: {exc}", title="Create", severity="warning", markup=False
             )
             return None
-        if fields.drafts:
-            self.notify(
-                "DRAFT models are sent to Ollama as draft files, which the editor does not do; "
-                "use `ollama create -f` for this Modelfile.",
-                title="Create",
-                severity="warning",
-                timeout=10,
-                markup=False,
-            )
+        except CreateProblem as exc:
+            self.notify(str(exc), title="Create", severity="error", timeout=12, markup=False)
             return None
-        adapters: list[Path] = []
-        for adapter in fields.adapters:
-            path, problem = self._local_adapter(adapter)
-            if problem:
-                self.notify(problem, title="Create", severity="error", timeout=12, markup=False)
-                return None
-            adapters.append(path)
-        from_ = fields.from_
-        if from_ and "/blobs/sha256" in from_.replace("\\", "/") and self.doc.model:
-            # `ollama show` writes FROM as the server's blob path; the model's name means the
-            # same weights and is what /api/create accepts.
-            from_ = self.doc.model
-        gguf = self._local_gguf(from_)
+        fields = plan.fields
         request = CreateRequest(
             model=name,
-            from_=None if gguf is not None else from_,
+            from_=plan.from_,
             template=fields.template,
             system=fields.system,
             license=list(fields.license) or None,
@@ -814,39 +810,13 @@ class EditorScreen(DeckScreen):
             messages=[ChatMessage(m["role"], m["content"]) for m in fields.messages] or None,
             quantize=quantize,
         )
-        files = [gguf] if gguf is not None else []
         # Local weights or an adapter are uploaded as blobs first (air-gapped: no registry).
-        op = self.deck.controller.create(backend_id, request, files=files, adapters=adapters)
+        op = self.deck.controller.create(
+            backend_id, request, files=plan.files, adapters=plan.adapters
+        )
         self._my_ops[op.id] = (self.doc.key, text)
         self.query_one(OperationsPanel).track(op)
         return op
-
-    def _resolve(self, value: str) -> Path:
-        """A Modelfile path as Ollama's client reads it: ``~`` expanded, relative to the file."""
-        path = Path(value).expanduser()
-        if not path.is_absolute():
-            base = self.doc.path.parent if self.doc.path is not None else Path.cwd()
-            path = base / path
-        return path
-
-    def _local_adapter(self, value: str) -> tuple[Path, str]:
-        """The ADAPTER file to upload, or a sentence saying why it cannot be."""
-        path = self._resolve(value)
-        if path.is_dir():
-            return path, (
-                f"ADAPTER {value} is a folder. Ollama takes one GGUF LoRA file (since 0.12.11 its "
-                "client no longer accepts safetensors adapter folders): convert it with llama.cpp's "
-                "convert_lora_to_gguf.py and point ADAPTER at the .gguf."
-            )
-        if not path.is_file():
-            return path, f"ADAPTER file not found: {path}"
-        return path, ""
-
-    def _local_gguf(self, from_: str | None) -> Path | None:
-        if not from_ or not from_.lower().endswith(".gguf"):
-            return None
-        path = self._resolve(from_)
-        return path if path.is_file() else None
 
     @work(group="editor-save", exclusive=True, exit_on_error=False)
     async def _apply_inference_model(self) -> None:
@@ -864,7 +834,7 @@ class EditorScreen(DeckScreen):
             return
         if any(d.severity == "error" for d in self.diagnostics):
             self.notify(
-                f"Fix the errors first ({_count(self.diagnostics)}): the model would not load.",
+                f"Fix the errors first ({count_problems(self.diagnostics)}): the model would not load.",
                 title="Create",
                 severity="warning",
                 markup=False,
@@ -897,8 +867,7 @@ class EditorScreen(DeckScreen):
             )
             if self.doc.key == key and self.doc.path is None:
                 # For a model's Modelfile (no file), creating the model is what saving means.
-                self._saved_text = text
-                self._draft_text = text
+                self.keeper.saved(text)
                 self._show_title()
                 self.run_worker(
                     self._discard_drafts(key), group="editor-draft", exit_on_error=False

@@ -477,11 +477,16 @@ class ModelsScreen(DeckScreen):
                 self._copy(info.backend, info.name, target, rename)
 
         verb = "Rename" if rename else "Copy"
+        help_text = (
+            "The new name of this model; the old name is gone afterwards."
+            if rename
+            else "The name of the copy (it shares the model's files, so it takes no space)."
+        )
         self.app.push_screen(
             PromptDialog(
                 f"{verb} {sanitize(info.name)}",
                 value=info.name,
-                help="The new name (a copy shares the model's files, so it takes no space).",
+                help=help_text,
                 validate=model_name_problem,
             ),
             done,

@@ -3,6 +3,13 @@
 Colours come from component classes (``editor--keyword``...), so they follow the app's theme.
 Diagnostics are underlined where they point and marked in the gutter (● error, ▲ warning,
 · info) next to the line number.
+
+Highlighting uses only TextArea's public API: :meth:`TextArea.get_line`, which Textual documents
+as the place to stylize a line, applies the spans of the latest
+:class:`~tui.widgets.editor_analysis.Analysis` (computed once per burst of edits by the screen,
+off the event loop), and ``notify_style_update`` drops the cached lines when a new one arrives.
+Nothing here parses the text. Until the next analysis arrives, an edited line keeps the spans of
+the previous one (the next analysis is at most a debounce away).
 """
 
 from __future__ import annotations
@@ -14,18 +21,12 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
-from textual.geometry import Offset
 from textual.strip import Strip
 from textual.widgets import TextArea
 
 from tui.core.diagnostics import Diagnostic
-from tui.widgets.editor_syntax import (
-    STYLE_NAMES,
-    LineSpans,
-    diagnostic_spans,
-    gutter_marks,
-    spans_for,
-)
+from tui.widgets.editor_analysis import Analysis
+from tui.widgets.editor_syntax import STYLE_NAMES, LineSpans
 
 GUTTER_MARKS = {"error": "●", "warning": "▲", "info": "·"}
 
@@ -63,7 +64,6 @@ class EditorArea(TextArea):
     ]
 
     def __init__(self, text: str = "", *, kind: str = "modelfile", id: str | None = None) -> None:
-        # TextArea builds its highlight map while it initialises, so these exist first.
         self.kind = kind
         self._spans: LineSpans = {}
         self._diag_spans: LineSpans = {}
@@ -79,30 +79,46 @@ class EditorArea(TextArea):
         )
 
     def set_kind(self, kind: str) -> None:
-        """Highlight as ``modelfile`` or ``inference-model`` from now on."""
+        """Highlight as ``modelfile`` or ``inference-model`` from now on (spans come with the
+        next :meth:`set_analysis`)."""
         if kind != self.kind:
             self.kind = kind
-            self._build_highlight_map()
+            self._spans = {}
+            self.notify_style_update()
             self.refresh()
 
-    def set_diagnostics(self, diagnostics: Sequence[Diagnostic]) -> None:
-        """Underline ``diagnostics`` and mark their lines in the gutter."""
+    def set_analysis(self, analysis: Analysis) -> None:
+        """Show ``analysis``: its highlighting, underlines and gutter marks."""
+        self._spans = analysis.spans
+        self.set_diagnostics(analysis.diagnostics, analysis.diag_spans, analysis.marks)
+
+    def set_diagnostics(
+        self,
+        diagnostics: Sequence[Diagnostic],
+        diag_spans: LineSpans | None = None,
+        marks: dict[int, str] | None = None,
+    ) -> None:
+        """Underline ``diagnostics`` and mark their lines in the gutter.
+
+        ``diag_spans`` and ``marks`` are computed from them when not given.
+        """
         self.diagnostics = tuple(diagnostics)
-        lines = self.document.lines
-        self._diag_spans = diagnostic_spans(lines, self.diagnostics)
-        self._marks = gutter_marks(self.diagnostics, len(lines))
-        # The line cache does not know about diagnostics: a style update empties it.
+        if diag_spans is None or marks is None:
+            from tui.widgets.editor_syntax import diagnostic_spans, gutter_marks
+
+            lines = self.document.lines
+            diag_spans = diagnostic_spans(lines, self.diagnostics)
+            marks = gutter_marks(self.diagnostics, len(lines))
+        self._diag_spans = diag_spans
+        self._marks = marks
+        # TextArea caches rendered lines and does not know about our spans: a style update
+        # empties that cache (public API), and the refresh draws the new ones.
         self.notify_style_update()
+        self.refresh()
 
     def gutter_mark(self, line: int) -> str:
         """The severity marked on 0-based ``line`` (``""`` when none), for tests and help."""
         return self._marks.get(line, "")
-
-    def _build_highlight_map(self) -> None:
-        # TextArea calls this after every edit and load (it also empties the line cache); its own
-        # tree-sitter highlights stay empty, ours are computed from the whole text here.
-        super()._build_highlight_map()
-        self._spans = spans_for(self.kind, self.document.text)
 
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(f"editor--{name}", partial=True)
@@ -119,16 +135,16 @@ class EditorArea(TextArea):
         strip = super().render_line(y)
         if not self._marks or not self.show_line_numbers:
             return strip
-        absolute = y + self.scroll_offset.y
-        if absolute >= self.wrapped_document.height:
+        # The gutter shows the line number on the first row of each line only (wrapped
+        # continuations and rows past the end show none): read it back rather than map the row
+        # through the wrapped document, which costs O(line length) for a long line.
+        at = self.gutter_width - 2
+        number = strip.crop(0, at).text.strip()
+        if not number.isdigit():
             return strip
-        row, _col = self.wrapped_document.offset_to_location(Offset(0, absolute))
-        severity = self._marks.get(row)
+        severity = self._marks.get(int(number) - self.line_number_start)
         if severity is None:
             return strip
-        if self.wrapped_document.location_to_offset((row, 0)).y != absolute:
-            return strip  # a wrapped continuation of the line: mark its first row only
-        at = self.gutter_width - 2
         left = strip.crop(0, at)
         right = strip.crop(at + 1, strip.cell_length)
         segments = list(left)

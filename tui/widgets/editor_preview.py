@@ -12,6 +12,10 @@ Pure Python; nothing here imports Textual.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tui.core.modelfile import Modelfile
 
 SAMPLE_SYSTEM = "You are a helpful assistant."
 SAMPLE_TURNS: tuple[tuple[str, str], ...] = (
@@ -46,13 +50,16 @@ def sample_conversation(
     return [("system", SAMPLE_SYSTEM if system is None else system), *history, *SAMPLE_TURNS]
 
 
-def preview_modelfile(text: str) -> Preview:
-    """Render a Modelfile's TEMPLATE for the sample conversation (its SYSTEM and MESSAGEs too)."""
+def preview_modelfile(source: str | Modelfile) -> Preview:
+    """Render a Modelfile's TEMPLATE for the sample conversation (its SYSTEM and MESSAGEs too).
+
+    ``source`` is the text, or the parsed Modelfile when the caller has it (no second parse).
+    """
     from tui.core.chat_formats import FORMATS, detect_format, go_to_prompt_template
     from tui.core.modelfile import parse
     from tui.core.prompt_template import render_prompt
 
-    mf = parse(text)
+    mf = parse(source) if isinstance(source, str) else source
     template = mf.template
     conversation = sample_conversation(mf.system, mf.messages())
     if template is None:
@@ -94,10 +101,16 @@ def preview_modelfile(text: str) -> Preview:
 
 def preview_inference_model(text: str) -> Preview:
     """Render an ``inference_model.json``'s PromptTemplate for the sample conversation."""
-    from tui.core.inference_model import default_prompt_template, validate_text
+    from tui.core.inference_model import validate_text
+
+    return preview_inference_data(validate_text(text)[0])
+
+
+def preview_inference_data(data: dict[str, Any] | None) -> Preview:
+    """Like :func:`preview_inference_model`, from the data ``validate_text`` gave (or None)."""
+    from tui.core.inference_model import default_prompt_template
     from tui.core.prompt_template import render_prompt
 
-    data, _diagnostics = validate_text(text)
     if data is None:
         return Preview(None, "Fix the JSON error to see the preview.")
     template = default_prompt_template(data)

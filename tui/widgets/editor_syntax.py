@@ -15,8 +15,12 @@ import bisect
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from tui.core.diagnostics import Diagnostic
+
+if TYPE_CHECKING:
+    from tui.core.modelfile import Modelfile
 
 Span = tuple[int, int, str]
 LineSpans = dict[int, list[Span]]
@@ -76,13 +80,16 @@ class _Lines:
             line += 1
 
 
-def modelfile_spans(text: str) -> LineSpans:
-    """Highlight spans of a Modelfile: keywords, names, values, template actions, comments."""
+def modelfile_spans(text: str, parsed: Modelfile | None = None) -> LineSpans:
+    """Highlight spans of a Modelfile: keywords, names, values, template actions, comments.
+
+    ``parsed`` is ``parse(text)`` when the caller has it already (the editor parses once).
+    """
     from tui.core.modelfile import Instruction, Trivia, parse
 
     lines = _Lines(text)
     out: LineSpans = defaultdict(list)
-    for node in parse(text).nodes:
+    for node in (parsed or parse(text)).nodes:
         if isinstance(node, Trivia):
             for m in _COMMENT.finditer(node.text):
                 lines.add(out, node.start + m.start(), node.start + m.end(), "comment")

@@ -293,7 +293,9 @@ class ModelTable(ScrollView, can_focus=True):
         self.virtual_size = Size(self.size.width, len(self.shown) + 1)
         row = 0
         if keep is not None:
-            row = next((i for i, r in enumerate(self.shown) if r.key == keep), 0)
+            # A highlighted model that is gone (deleted, renamed) leaves the cursor where it
+            # was, on the row that took its place, not at the top of the list.
+            row = next((i for i, r in enumerate(self.shown) if r.key == keep), self.cursor_row)
         self.move_cursor(row=row)
         self.refresh()
 

@@ -1,0 +1,146 @@
+"""Validation of a parsed Modelfile: every problem ``ollama create`` reports, plus warnings.
+
+Split out of :mod:`tui.core.modelfile`, which re-exports :func:`validate`. Pure Python.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from tui.core.diagnostics import Diagnostic, LineIndex, sort_diagnostics
+from tui.core.modelfile_syntax import Instruction
+from tui.core.modelfile_values import (
+    DEPRECATED_PARAMETERS,
+    PARAMETER_TYPES,
+    SINGLE_VALUED,
+    convert_parameter,
+    did_you_mean,
+    is_valid_requires,
+)
+
+if TYPE_CHECKING:
+    from tui.core.modelfile import Modelfile
+
+# Validation
+
+
+def validate(mf: Modelfile) -> list[Diagnostic]:
+    """Every problem ``ollama create`` would report, plus warnings, with line and column.
+
+    Errors: syntax (unknown instruction, bad role, unterminated quote, no FROM), unknown
+    PARAMETER, a value of the wrong type, an invalid REQUIRES. Warnings: deprecated parameters
+    (ignored by Ollama), a single-valued instruction given twice (the last wins), a TEMPLATE whose
+    ``{{``/``}}`` do not pair up.
+    """
+    index = LineIndex(mf.text)
+    diags = list(mf.diagnostics)
+    seen: dict[str, Instruction] = {}
+    for inst in mf.effective():
+        key = inst.keyword.lower()
+        value = inst.value or ""
+        name_end = (inst.name_start or 0) + len(inst.name or "")
+        if key == "parameter":
+            pname = inst.name or ""
+            if pname in DEPRECATED_PARAMETERS:
+                diags.append(
+                    index.diagnostic(
+                        inst.name_start or inst.start,
+                        name_end,
+                        "warning",
+                        f"parameter {pname} is deprecated; Ollama ignores it",
+                        "deprecated-parameter",
+                    )
+                )
+                continue
+            typed, err = convert_parameter(pname, value)
+            if err is not None and pname not in PARAMETER_TYPES:
+                diags.append(
+                    index.diagnostic(
+                        inst.name_start or inst.start,
+                        name_end,
+                        "error",
+                        err + did_you_mean(pname),
+                        "unknown-parameter",
+                    )
+                )
+                continue
+            vstart = _value_offset(mf.text, inst)
+            if err is not None:
+                hint = " (# starts a comment only at the start of a line)" if " #" in value else ""
+                diags.append(
+                    index.diagnostic(vstart, inst.end, "error", err + hint, "invalid-value")
+                )
+            elif isinstance(typed, float) and not math.isfinite(typed):
+                diags.append(
+                    index.diagnostic(
+                        vstart,
+                        inst.end,
+                        "warning",
+                        f"{pname} is {value}; Ollama cannot send a non-finite number to the model",
+                        "invalid-value",
+                    )
+                )
+            if pname != "stop":
+                key = f"parameter {pname}"
+        elif key == "requires" and not is_valid_requires(value):
+            diags.append(
+                index.diagnostic(
+                    _value_offset(mf.text, inst),
+                    inst.end,
+                    "error",
+                    "requires must be a valid semver (e.g. 0.14.0)",
+                    "invalid-requires",
+                )
+            )
+        elif key == "template":
+            diags.extend(_check_template_delims(mf.text, inst, index))
+        if key in SINGLE_VALUED or key.startswith("parameter "):
+            if key in seen:
+                prev = seen[key]
+                line, _col = index.position(prev.start)
+                what = key.split(" ", 1)[1] if key.startswith("parameter ") else key.upper()
+                diags.append(
+                    index.diagnostic(
+                        inst.start,
+                        inst.start + len(inst.keyword_raw),
+                        "warning",
+                        f"{what} is set again (first on line {line}); the last one wins",
+                        "duplicate",
+                    )
+                )
+            seen[key] = inst
+    return sort_diagnostics(diags)
+
+
+def _value_offset(text: str, inst: Instruction) -> int:
+    i = inst.value_start
+    while i < inst.end and text[i] in " \t":
+        i += 1
+    return i
+
+
+def _check_template_delims(text: str, inst: Instruction, index: LineIndex) -> list[Diagnostic]:
+    value = inst.value or ""
+    depth_ok = True
+    pos = 0
+    while True:
+        o = value.find("{{", pos)
+        if o < 0:
+            break
+        c = value.find("}}", o + 2)
+        if c < 0:
+            depth_ok = False
+            break
+        pos = c + 2
+    if depth_ok:
+        return []
+    return [
+        index.diagnostic(
+            _value_offset(text, inst),
+            inst.end,
+            "error",
+            "TEMPLATE has a {{ without a matching }} (Ollama answers: template error)",
+            "template-syntax",
+        )
+    ]
