@@ -188,3 +188,40 @@ async def test_f1_toggles_the_keys_panel() -> None:
         await wait_until(pilot, lambda: isinstance(app.screen, KeysPanel))
         await pilot.press("f1")
         await wait_until(pilot, lambda: not isinstance(app.screen, KeysPanel))
+
+
+async def test_palette_lists_screens_in_key_order_then_this_screens_actions() -> None:
+    from textual.command import CommandList
+
+    app = make_app(down_config())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("ctrl+p")
+        options = app.screen.query_one(CommandList)
+
+        def prompts() -> list[str]:
+            return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+        # With nothing typed the palette lists everything it has (found in a worker: wait).
+        await wait_until(pilot, lambda: any("Re-probe backends" in p for p in prompts()))
+        shown = [p.splitlines()[0] for p in prompts()]
+        go_to = [p for p in shown if p.startswith("Go to ")]
+        assert go_to == [
+            f"Go to {t}"
+            for t in ("Backends", "Models", "Variants", "Editor", "Monitor", "Chat", "Bench")
+        ]
+        # The Backends screen's own action (key r) is there, by name, after the screens.
+        assert "Backends: Re-probe" in shown
+        assert shown.index("Backends: Re-probe") > shown.index("Go to Bench")
+        # Textual's own commands stay.
+        assert any(p.startswith("Theme") or "theme" in p.lower() for p in shown)
+
+
+async def test_a_theme_picked_in_the_palette_is_kept_for_the_next_start() -> None:
+    from tui.config import config_path, load_config
+
+    app = make_app(down_config())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        app.theme = "slmdeck-light"  # what the palette's theme picker does
+        await wait_until(pilot, lambda: config_path().exists())
+        await wait_until(pilot, lambda: load_config().theme == "slmdeck-light")

@@ -237,3 +237,49 @@ def test_control_characters_in_a_bad_value_are_made_visible(tmp_path: Path) -> N
         '[ui] theme = "" is not a theme name (text); using "slmdeck-dark"',
         '[backends] probe_timeout = "\\u001b[2J" is not a number of seconds from 0.1 to 300; using 2',
     ]
+
+
+def test_hardware_overrides_are_read_and_saved(tmp_path: Path) -> None:
+    cfg = _load(tmp_path, "[hardware]\nmemory_gib = 7.5\nvram_gib = 0\nunified = true\n")
+    assert (cfg.hardware_memory_gib, cfg.hardware_vram_gib, cfg.hardware_unified) == (
+        7.5,
+        0.0,
+        True,
+    )
+    assert cfg.problems == []
+    path = save_config(cfg, tmp_path / "saved.toml")
+    again = load_config(path, env={})
+    assert (again.hardware_memory_gib, again.hardware_vram_gib, again.hardware_unified) == (
+        7.5,
+        0.0,
+        True,
+    )
+    # Nothing set, nothing written: detection decides.
+    plain = save_config(Config(), tmp_path / "plain.toml")
+    assert "[hardware]" not in plain.read_text()
+    assert load_config(plain, env={}).hardware_unified is None
+
+
+def test_bad_hardware_values_are_reported_like_other_problems(tmp_path: Path) -> None:
+    cfg = _load(
+        tmp_path,
+        '[hardware]\nmemory_gib = -2\nvram_gib = "8"\nunified = "yes"\nram_gib = 4\n',
+    )
+    assert (cfg.hardware_memory_gib, cfg.hardware_vram_gib, cfg.hardware_unified) == (
+        None,
+        None,
+        None,
+    )
+    assert cfg.problems == [
+        "[hardware] memory_gib = -2 is not a number of GiB from 0.1 to 16384; using the "
+        "detected value",
+        '[hardware] vram_gib = "8" is not a number of GiB from 0 to 16384; using the detected '
+        "value",
+        '[hardware] unified = "yes" is not true or false; using the detected value',
+        '[hardware] "ram_gib" is not a setting (memory_gib, vram_gib, unified); ignored',
+    ]
+    for value in ("nan", "inf", "true", "1e9"):
+        assert _load(tmp_path, f"[hardware]\nvram_gib = {value}\n").hardware_vram_gib is None
+    assert _load(tmp_path, "hardware = 3\n").problems == [
+        "[hardware] must be a table, not 3; ignored"
+    ]

@@ -282,3 +282,164 @@ def test_read_only_data_dir_costs_the_cache_not_the_answer(
         captured = capsys.readouterr()
         assert json.loads(captured.out)["bandwidth_bytes_s"] > 0
         assert captured.err.startswith("note: the bandwidth measurement is not cached")
+
+
+# ------------------------------------------------------------------ edge hardware (sysfs trees)
+
+SYSFS = Path(__file__).parent / "fixtures" / "sysfs"
+GIB = 1024**3
+FP16 = "qwen2.5:3b-instruct-fp16"
+Q8 = "qwen2.5:3b-instruct-q8_0"
+
+
+def _tree(monkeypatch: pytest.MonkeyPatch, tree: str, tmp_path: Path | None = None) -> Path:
+    root = SYSFS / tree
+    if tmp_path is not None:
+        root = Path(shutil.copytree(root, tmp_path / tree))
+    monkeypatch.setenv("SLMDECK_SYS_ROOT", str(root))
+    return root
+
+
+def _available(root: Path, kib: int) -> None:
+    meminfo = root / "proc" / "meminfo"
+    lines = [
+        f"MemAvailable:   {kib} kB" if line.startswith("MemAvailable:") else line
+        for line in meminfo.read_text().splitlines()
+    ]
+    meminfo.write_text("\n".join(lines) + "\n")
+
+
+def _rows(report: dict) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {v["tag"]: v for v in report["variants"]}
+
+
+def test_unified_tree_grades_one_pool_as_free_memory_changes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _tree(monkeypatch, "jetson_orin", tmp_path)
+    report = _json(capsys, _args("qwen2.5:3b", json=True))
+    pool = report["memory"]
+    assert pool["unified"] is True and pool["gpus"] == ["NVIDIA Jetson AGX Orin Developer Kit"]
+    # One pool, the tree's MemAvailable (24 GiB); nothing left over to count as RAM as well.
+    assert (pool["graded_vram"], pool["graded_ram"]) == (24 * GIB, 0)
+    fp16 = _rows(report)[FP16]
+    need = fp16["memory"]["total"]
+    assert need == 6_434_309_453  # weights 6.17 GB + KV 151 MB + overhead (test_quant's figures)
+    assert (fp16["fit"], fp16["where"]) == ("Perfect", "GPU")
+    assert fp16["headroom"] == pytest.approx((24 * GIB - need) / (24 * GIB))
+    # 7 GiB available: (7 GiB - 6.43 GB) / 7 GiB = 14.4 % left → Good.
+    _available(root, 7 * 1024 * 1024)
+    fp16 = _rows(_json(capsys, _args("qwen2.5:3b", json=True)))[FP16]
+    assert fp16["fit"] == "Good" and fp16["headroom"] == pytest.approx(1 - need / (7 * GIB))
+    # 5 GiB available: fp16 no longer fits. Counting the pool as VRAM and again as RAM would
+    # have offered a 10 GiB split and called it Good.
+    _available(root, 5 * 1024 * 1024)
+    rows = _rows(_json(capsys, _args("qwen2.5:3b", json=True)))
+    assert (rows[FP16]["fit"], rows[FP16]["where"]) == ("TooTight", "-")
+    q8 = rows[Q8]
+    assert (q8["fit"], q8["where"]) == ("Perfect", "GPU")
+    assert q8["headroom"] == pytest.approx(1 - q8["memory"]["total"] / (5 * GIB))
+
+
+def test_apu_tree_adds_only_the_free_carve_out(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _tree(monkeypatch, "amd_apu")
+    report = _json(capsys, _args("qwen2.5:3b", json=True))
+    # 20 GiB available RAM + 256 MiB of the 512 MiB carve-out still free; GTT is RAM: not added.
+    assert report["memory"]["graded_vram"] == 20 * GIB + 256 * 1024**2
+    assert report["memory"]["carve_out_free"] == 256 * 1024**2
+    assert fit.run(_args("qwen2.5:3b"), extra_sources=(), catalog=load_catalog()) == 0
+    out = capsys.readouterr().out
+    assert "unified memory: 21.74 GB free (21.47 GB available RAM + 268.44 MB free GPU" in out
+    assert "Unified memory: CPU and GPU share one pool" in out
+
+
+def test_discrete_tree_grades_against_free_vram(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _tree(monkeypatch, "amd_dgpu", tmp_path)
+    report = _json(capsys, _args("qwen2.5:3b", json=True))
+    assert report["free_vram"] == 20 * GIB and report["memory"]["vram_used_by_others"] == 4 * GIB
+    assert report["memory"]["vram_total"] == 24 * GIB
+    # Another process takes 20 of the 24 GiB: 4 GiB free. fp16 (6.43 GB) now splits GPU+CPU over
+    # 4 + 20 GiB, (24 GiB - 6.43 GB) / 24 GiB = 75 % left, capped at Good for a split; against
+    # the card's total it would still have read Perfect on the GPU.
+    (root / "sys/class/drm/card0/device/mem_info_vram_used").write_text(f"{20 * GIB}\n")
+    rows = _rows(_json(capsys, _args("qwen2.5:3b", json=True)))
+    need = rows[FP16]["memory"]["total"]
+    assert (rows[FP16]["fit"], rows[FP16]["where"]) == ("Good", "GPU+CPU offload")
+    assert rows[FP16]["headroom"] == pytest.approx((24 * GIB - need) / (24 * GIB))
+    q8 = rows[Q8]  # 3.54 GB of 4 GiB free: 17.6 % left → Good, on the GPU
+    assert (q8["fit"], q8["where"]) == ("Good", "GPU")
+    assert fit.run(_args("qwen2.5:3b"), extra_sources=(), catalog=load_catalog()) == 0
+    out = capsys.readouterr().out
+    assert "free VRAM 4.29 GB of 25.77 GB (other processes hold 21.47 GB)" in out
+
+
+def test_hardware_overrides_from_config_are_set_by_you(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _tree(monkeypatch, "none")
+    config = isolated_env / "config" / "config.toml"
+    config.write_text("[hardware]\nmemory_gib = 7\nunified = true\n")
+    report = _json(capsys, _args("qwen2.5:3b", json=True))
+    assert report["memory"]["set_by_you"] == ["memory", "unified"]
+    assert (report["memory"]["graded_vram"], report["memory"]["graded_ram"]) == (7 * GIB, 0)
+    assert _rows(report)[FP16]["fit"] == "Good"
+    assert fit.run(_args("qwen2.5:3b"), extra_sources=(), catalog=load_catalog()) == 0
+    out = capsys.readouterr().out
+    assert "unified memory (set by you): 7.52 GB free (7.52 GB available RAM (set by you))" in out
+    assert "Figures marked (set by you) come from" in out
+
+
+def test_flags_override_the_config(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _tree(monkeypatch, "jetson_orin")
+    (isolated_env / "config" / "config.toml").write_text("[hardware]\nmemory_gib = 7\n")
+    report = _json(capsys, _args("qwen2.5:3b", json=True, memory_gib=5.0))
+    assert report["memory"]["graded_vram"] == 5 * GIB and _rows(report)[FP16]["fit"] == "TooTight"
+    # --no-unified and --vram-gib: the Jetson graded as a 4 GiB card beside 24 GiB of RAM.
+    report = _json(capsys, _args("qwen2.5:3b", json=True, unified=False, vram_gib=4.0))
+    assert report["memory"]["unified"] is False and report["memory"]["set_by_you"] == [
+        "memory",
+        "unified",
+        "vram",
+    ]
+    assert (report["free_vram"], report["free_ram"]) == (4 * GIB, 7 * GIB)
+    assert (
+        fit.run(
+            _args("qwen2.5:3b", vram_gib=4.0, unified=False),
+            extra_sources=(),
+            catalog=load_catalog(),
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "free RAM 7.52 GB (set by you), free VRAM 4.29 GB (set by you)" in out
+
+
+def test_bad_override_values(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _tree(monkeypatch, "jetson_orin")
+    for bad in ({"memory_gib": -1.0}, {"vram_gib": float("nan")}, {"memory_gib": 1e9}):
+        assert fit.run(_args("qwen2.5:3b", **bad), extra_sources=(), catalog=load_catalog()) == 2
+        captured = capsys.readouterr()
+        assert "must be a number of GiB from" in captured.err and captured.out == ""
+    (isolated_env / "config" / "config.toml").write_text('[hardware]\nmemory_gib = "lots"\n')
+    report = _json(capsys, _args("qwen2.5:3b", json=True))
+    assert report["memory"]["set_by_you"] == []  # the detected 24 GiB is used
+    assert fit.run(_args("qwen2.5:3b"), extra_sources=(), catalog=load_catalog()) == 0
+    err = capsys.readouterr().err
+    assert 'note: config: [hardware] memory_gib = "lots" is not a number of GiB' in err
+
+
+def test_register_parses_hardware_flags() -> None:
+    parser = argparse.ArgumentParser(prog="slmdeck")
+    fit.register(parser.add_subparsers())
+    args = parser.parse_args(["fit", "x", "--memory-gib", "7.5", "--vram-gib", "0", "--unified"])
+    assert (args.memory_gib, args.vram_gib, args.unified) == (7.5, 0.0, True)
+    args = parser.parse_args(["fit", "x", "--no-unified"])
+    assert (args.memory_gib, args.vram_gib, args.unified) == (None, None, False)

@@ -365,3 +365,31 @@ async def test_variants_key_opens_the_picker_for_the_model(replay: ReplayServer)
         await pilot.press("e")  # the editor is another issue's screen: say so, don't fail
         await pilot.pause()
         assert app.current_mode in ("models", "editor")
+
+
+async def test_folders_that_could_not_be_read_are_reported_not_dropped(
+    replay: ReplayServer, tmp_path: Path
+) -> None:
+    from tui.screens.backends import BackendsScreen
+
+    models = tmp_path / "models"
+    shutil.copytree(TINY_ONNX, models / "tiny-llama")
+    (models / "broken").mkdir()
+    (models / "broken" / "genai_config.json").write_text("{not json")
+    app = models_app(replay, model_dirs=[models])
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await ready(pilot)
+        title = screen.query_one("#models-title", Static)
+        await wait_for(
+            pilot, lambda: "1 entry not read (see Backends" in str(title.render()), "the count"
+        )
+        assert "tiny-llama" in names(screen)
+        await pilot.press("1")
+        await wait_for(pilot, lambda: isinstance(app.screen, BackendsScreen), "Backends")
+        backends = app.screen
+        table = backends.query_one("#backends-table")
+        table.move_cursor(row=table.get_row_index("onnx"))  # type: ignore[attr-defined]
+        detail = backends.query_one("#backend-detail", Static)
+        await wait_for(pilot, lambda: "not read" in str(detail.render()), "the problem listed")
+        text = str(detail.render())
+        assert "broken/genai_config.json cannot be used: it is not valid JSON" in text

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
-from functools import partial
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
-from textual.app import App, SystemCommand
+from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.command import Provider
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.worker import Worker
@@ -17,10 +17,13 @@ from tui import __version__
 from tui.config import Config, config_dir, load_config
 from tui.controller import Controller, Event, OperationState, OperationUpdated
 from tui.messages import MonitorSampled
+from tui.palette import DeckCommands
 from tui.screens import SCREENS, load_screen
 from tui.screens.base import DeckScreen
 
 if TYPE_CHECKING:
+    from textual.theme import Theme
+
     from tui.monitor.monitor import Monitor
     from tui.monitor.sample import Sample
 
@@ -55,6 +58,7 @@ def _mode_factory(name: str) -> Callable[[], Screen[None]]:
 class SlmdeckApp(App[None]):
     """slmdeck's app. Create it with :func:`make_app` (the CLI and the tests do)."""
 
+    COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {DeckCommands}
     TITLE = "slmdeck"
     SUB_TITLE = f"v{__version__}"
     CSS_PATH = "app.tcss"
@@ -127,10 +131,28 @@ class SlmdeckApp(App[None]):
             self.set_keymap(self.config.keymap)
         for problem in [*self.config.problems, *problems]:
             self.notify(problem, title="Settings", severity="warning", timeout=10, markup=False)
+        # A theme picked from the palette is the theme of the next start too.
+        self.theme_changed_signal.subscribe(self, self._theme_picked)
         self.controller.subscribe(self._operation_outcome)
         self.switch_mode(self.start_screen)
         # Probing starts after the first paint so a slow or dead backend never delays it.
         self.call_after_refresh(self.controller.start)
+
+    def _theme_picked(self, theme: Theme) -> None:
+        if theme.name == self.config.theme:
+            return
+        self.config.theme = theme.name
+        self.run_worker(self._save_theme(), group="settings", exit_on_error=False)
+
+    async def _save_theme(self) -> None:
+        problem = await self.controller.save_settings(self.config)
+        if problem:
+            self.notify(
+                f"The theme is used now but not kept for the next start: {problem}",
+                title="Settings",
+                severity="warning",
+                markup=False,
+            )
 
     def _operation_outcome(self, event: Event) -> None:
         """One toast per finished pull, import or copy, whichever screen is shown (creates and
@@ -303,21 +325,6 @@ class SlmdeckApp(App[None]):
         else:
             self.switch_mode(name)
         return True
-
-    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        for name in sorted(SCREENS, key=lambda n: SCREEN_KEYS.get(n, "~")):
-            title = SCREEN_TITLES.get(name, name.title())
-            yield SystemCommand(
-                f"Go to {title}",
-                f"Show the {title} screen (key {SCREEN_KEYS.get(name, '-')})",
-                partial(self.action_show_screen, name),
-            )
-        yield SystemCommand(
-            "Re-probe backends",
-            "Check every backend again now",
-            self.reprobe,
-        )
 
     def reprobe(self) -> None:
         """Probe every backend again now (key r on the Backends screen, and the palette)."""

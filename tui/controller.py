@@ -76,6 +76,8 @@ class BackendState:
     model_count: int = 0
     capabilities: frozenset[Capability] = frozenset()
     checked_at: float = 0.0
+    problems: tuple[str, ...] = ()
+    """What the last model listing left out, one sentence each (a folder that is no model)."""
 
 
 class OperationState(enum.StrEnum):
@@ -429,7 +431,9 @@ class Controller:
             )
         else:
             self.models[backend_id] = models
-            state = self._set_state(backend_id, BackendStatus.UP, detail, len(models))
+            state = self._set_state(
+                backend_id, BackendStatus.UP, detail, len(models), tuple(backend.problems)
+            )
             self._emit(ModelsChanged(backend_id, models))
             return state
         if self.models[backend_id]:
@@ -445,7 +449,12 @@ class Controller:
         return await self.refresh_all()
 
     def _set_state(
-        self, backend_id: str, status: BackendStatus, detail: str, count: int = 0
+        self,
+        backend_id: str,
+        status: BackendStatus,
+        detail: str,
+        count: int = 0,
+        problems: tuple[str, ...] = (),
     ) -> BackendState:
         state = replace(
             self.states[backend_id],
@@ -453,6 +462,7 @@ class Controller:
             detail=detail,
             model_count=count,
             checked_at=time.time(),
+            problems=problems,
         )
         self.states[backend_id] = state
         self._emit(BackendChanged(state))
@@ -683,6 +693,16 @@ class Controller:
             return backend.create(request)
 
         return self.run_operation("create", f"create {request.model}", backend_id, steps)
+
+    async def save_settings(self, config: Config) -> str:
+        """Write ``config`` to its file off the loop; returns why it could not be ("" when saved)."""
+        from tui.config import save_config
+
+        try:
+            await asyncio.to_thread(save_config, config)
+        except OSError as exc:
+            return str(exc)
+        return ""
 
     async def register_model_dir(
         self, backend_id: str, folder: Path, *, config: Config | None = None

@@ -278,6 +278,63 @@ def _report(
     }
 
 
+def _set(pool: MemoryPool, what: str) -> str:
+    return f" ({SET_BY_YOU})" if what in pool.set_by_you else ""
+
+
+def _memory_line(pool: MemoryPool) -> str:
+    """What the fit is graded against, in one clause; figures the user gave are marked."""
+    names = ", ".join(sanitize(n) for n in pool.gpus)
+    on = f" on {names}" if names else ""
+    if pool.unified:
+        parts = f"{_human(pool.free_ram)} available RAM{_set(pool, 'memory')}"
+        if pool.carve_out_free:
+            parts += f" + {_human(pool.carve_out_free)} free GPU carve-out"
+        return (
+            f"unified memory{_set(pool, 'unified')}: {_human(pool.shared)} free ({parts}), "
+            f"one pool shared by CPU and GPU{on}"
+        )
+    ram = f"free RAM {_human(pool.free_ram)}{_set(pool, 'memory')}"
+    if not pool.free_vram and not pool.vram_total and "vram" not in pool.set_by_you:
+        return f"{ram}, free VRAM none (no GPU found){_set(pool, 'unified')}"
+    vram = f"free VRAM {_human(pool.free_vram)}{_set(pool, 'vram')}"
+    if pool.vram_total and "vram" not in pool.set_by_you:
+        vram += f" of {_human(pool.vram_total)}"
+        if pool.vram_used:
+            vram += f" (other processes hold {_human(pool.vram_used)})"
+    return f"{ram}, {vram}{on}{_set(pool, 'unified')}"
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any] | str:
+    """``[hardware]`` from the config with the flags on top, or why a flag is not valid.
+
+    Config problems in ``[hardware]`` are printed as notes (the detected figure is used).
+    """
+    from tui.config import GIB_RANGES, load_config
+
+    cfg = load_config()
+    for problem in cfg.problems:
+        if problem.startswith("[hardware]"):
+            print(f"note: config: {problem}", file=sys.stderr)
+    values: dict[str, Any] = {
+        "memory_gib": cfg.hardware_memory_gib,
+        "vram_gib": cfg.hardware_vram_gib,
+        "unified": cfg.hardware_unified,
+    }
+    for key in ("memory_gib", "vram_gib"):
+        given = getattr(args, key, None)
+        if given is None:
+            continue
+        low, high = GIB_RANGES[("hardware", key)]
+        if not (math.isfinite(given) and low <= given <= high):
+            flag = "--" + key.replace("_", "-")
+            return f"{flag} must be a number of GiB from {low:g} to {high:g}, not {given:g}"
+        values[key] = float(given)
+    if getattr(args, "unified", None) is not None:
+        values["unified"] = bool(args.unified)
+    return values
+
+
 # ------------------------------------------------------------------------------------------- CLI
 
 
@@ -352,6 +409,10 @@ def run(
     if given is not None and int(given) <= 0:
         print(f"--ctx must be a positive number of tokens, not {given}", file=sys.stderr)
         return EXIT_INPUT
+    overrides = _overrides(args)
+    if isinstance(overrides, str):
+        print(overrides, file=sys.stderr)
+        return EXIT_INPUT
     sources = installed_sources() if extra_sources is None else extra_sources
     try:
         model = resolve_dims(args.model, sources, catalog=catalog)
@@ -361,34 +422,35 @@ def run(
         return EXIT_INPUT
     ctx = int(given) if given is not None else (model.default_ctx or DEFAULT_CTX)
     args.ctx = ctx
-    from tui.monitor.resources import free_ram, gpu_free_and_bandwidth
+    from tui.monitor.resources import detect_memory, gpu_free_and_bandwidth
 
-    vram, gpu_bw = gpu_free_and_bandwidth()
-    ram = free_ram()
+    detected, sampler = detect_memory()
+    pool = detected.with_overrides(**overrides)
+    gpu_bw = gpu_free_and_bandwidth()[1] if sampler == "nvml" and not pool.unified else 0.0
     problems: list[str] = []
     bandwidth = _host_bandwidth(args, problems)
     for problem in problems:  # a read-only or full data dir costs the cache, not the answer
         print(f"note: {sanitize(problem)}", file=sys.stderr)
+    graded_vram, graded_ram = pool.grading()
     rows = rank_variants(
         model.variants,
         model.dims,
         ctx,
         args.kv_cache,
-        vram,
-        ram,
+        graded_vram,
+        graded_ram,
         bandwidth,
         gpu_bandwidth=gpu_bw or None,
     )
     if args.json:
-        print(json.dumps(_report(model, rows, args, vram, ram, bandwidth, gpu_bw), indent=2))
+        print(json.dumps(_report(model, rows, args, pool, bandwidth, gpu_bw), indent=2))
         return EXIT_OK
     d = model.dims
     print(f"{model.name} ({model.kind}): {_dims_line(d)}")
     if d.context_length and ctx > d.context_length:
         print(f"note: context {ctx} is beyond the model's trained context of {d.context_length}")
     print(
-        f"context {ctx}, KV cache {args.kv_cache}; free RAM {_human(ram)}, free VRAM "
-        f"{_human(vram) if vram else 'none (no NVIDIA GPU found)'}; memory bandwidth "
+        f"context {ctx}, KV cache {args.kv_cache}; {_memory_line(pool)}; memory bandwidth "
         f"{_human(bandwidth)}/s" + (f", GPU {_human(gpu_bw)}/s nominal" if gpu_bw else "")
     )
     print()
@@ -396,6 +458,15 @@ def run(
         print(line)
     print()
     print("* best quality that fits. " + FIT_THRESHOLDS_TEXT + ".")
+    if pool.unified:
+        print(UNIFIED_TEXT[0].upper() + UNIFIED_TEXT[1:] + ".")
+    if pool.set_by_you:
+        print(
+            f"Figures marked ({SET_BY_YOU}) come from --memory-gib, --vram-gib, --unified or the "
+            "config's [hardware] table, not from detection."
+        )
+    for note in pool.notes:
+        print(f"note: {sanitize(note)}")
     engine = overhead_for(d)
     print(
         f"MEMORY = weights + KV cache + {engine.engine} overhead (fitted to measured RSS"

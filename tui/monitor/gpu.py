@@ -133,6 +133,7 @@ class NvmlReader:
                     temperature_c=dev.temperature_c,
                     power_w=dev.power_w,
                     power_limit_w=dev.power_limit_w,
+                    driver="nvml",
                 )
             )
         return tuple(out)

@@ -1,4 +1,4 @@
-"""Readings of this machine: psutil for the host and processes, NVML for GPUs.
+"""Readings of this machine: psutil for the host and processes, NVML or sysfs for GPUs.
 
 Made to cost almost nothing per tick: one ``/proc/stat`` read gives both the per-core and the total
 CPU figures, no subprocess is ever started, process objects are kept between ticks, and the
@@ -15,10 +15,11 @@ from pathlib import Path
 import psutil
 
 from tui.backends.base import RunningModel
-from tui.monitor.gpu import NvmlReader
+from tui.monitor.gpu_auto import AutoGpuReader, GpuReader
 from tui.monitor.procs import Classifier, ProcessTracker, classify
 from tui.monitor.rates import busy_percent, counter_delta, cpu_busy_total
 from tui.monitor.sample import DiskSample, GpuSample, ProcessSample, Sample
+from tui.monitor.sysfs import is_recorded, read_meminfo, sys_root
 
 
 def is_loopback(nic: str) -> bool:
@@ -80,20 +81,26 @@ class LiveSource:
         disk_paths: Sequence[str | os.PathLike[str]] = (),
         *,
         classifier: Classifier = classify,
-        gpu: NvmlReader | None = None,
+        gpu: GpuReader | None = None,
         include_self: bool = True,
+        root: Path | None = None,
     ) -> None:
         """Create the source.
 
         Args:
             disk_paths: Model-store paths whose file systems to report.
             classifier: The backend-process match rule.
-            gpu: The GPU reader (default: a new :class:`NvmlReader`, started on first read).
+            gpu: The GPU reader (default: an :class:`~tui.monitor.gpu_auto.AutoGpuReader`,
+                which picks NVML or a sysfs sampler on the first read).
             include_self: Report this process among the backend processes.
+            root: Where ``/sys`` and ``/proc`` are (default ``SLMDECK_SYS_ROOT`` or ``/``). Below
+                a copied tree, RAM and swap come from its ``/proc/meminfo`` too, so a unified
+                GPU's memory and the RAM gauge agree.
         """
         self.disk_paths = tuple(disk_paths)
         self.processes = ProcessTracker(classifier, include_self=include_self)
-        self.gpu = gpu if gpu is not None else NvmlReader()
+        self.root = root if root is not None else sys_root()
+        self.gpu: GpuReader = gpu if gpu is not None else AutoGpuReader(self.root)
         self._fields: tuple[str, ...] = ()
         self._cpu_prev = self._read_cpu()
         self._net_prev = self._read_net()
@@ -114,6 +121,20 @@ class LiveSource:
         return {
             nic: (c.bytes_recv, c.bytes_sent) for nic, c in counters.items() if not is_loopback(nic)
         }
+
+    def _memory(self) -> tuple[int, int, int, int, int]:
+        """RAM total, used, available and swap total, used in bytes."""
+        if is_recorded(self.root):
+            info = read_meminfo(self.root)
+            if "MemTotal" in info and "MemAvailable" in info:
+                total, available = info["MemTotal"], info["MemAvailable"]
+                used = total - info.get("MemFree", 0) - info.get("Buffers", 0)
+                used -= info.get("Cached", 0) + info.get("SReclaimable", 0)
+                swap = info.get("SwapTotal", 0)
+                return total, max(used, 0), available, swap, swap - info.get("SwapFree", swap)
+        vm = psutil.virtual_memory()
+        sw = psutil.swap_memory()
+        return int(vm.total), int(vm.used), int(vm.available), int(sw.total), int(sw.used)
 
     def read(
         self, tick: int, slow: bool, loaded_models: tuple[RunningModel, ...] | None = None
@@ -149,8 +170,7 @@ class LiveSource:
         rx_rate = rx / dt if dt > 0 else 0.0
         tx_rate = tx / dt if dt > 0 else 0.0
 
-        vm = psutil.virtual_memory()
-        sw = psutil.swap_memory()
+        ram_total, ram_used, ram_available, swap_total, swap_used = self._memory()
         load = os.getloadavg() if self._load else None
 
         if slow:
@@ -166,11 +186,11 @@ class LiveSource:
             cpu_percent=total,
             cpu_per_core=per_core,
             load_avg=load,
-            ram_total=int(vm.total),
-            ram_used=int(vm.used),
-            ram_available=int(vm.available),
-            swap_total=int(sw.total),
-            swap_used=int(sw.used),
+            ram_total=ram_total,
+            ram_used=ram_used,
+            ram_available=ram_available,
+            swap_total=swap_total,
+            swap_used=swap_used,
             net_rx_rate=rx_rate,
             net_tx_rate=tx_rate,
             disks=self._disks,
@@ -182,5 +202,5 @@ class LiveSource:
         )
 
     def close(self) -> None:
-        """Release NVML."""
+        """Release what the GPU reader holds (NVML)."""
         self.gpu.close()

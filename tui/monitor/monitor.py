@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
 from tui.backends.base import RunningModel
+from tui.core.quant import MemoryPool
 from tui.monitor.recorded import RecordedSource
 from tui.monitor.sample import Sample
 
@@ -257,15 +258,24 @@ class Monitor:
                 across GPUs).
 
         Returns:
-            Bytes free, or ``None`` when there is no GPU or it does not report memory.
+            Bytes free, or ``None`` when there is no GPU or it does not report memory. A unified
+            GPU (Jetson, APU, iGPU) is left out: its memory is RAM, counted by :meth:`free_ram`.
         """
         latest = self._latest or self.sample()
         free = [
             g.memory_free
             for g in latest.gpus
-            if g.memory_free is not None and (gpu is None or g.index == gpu)
+            if g.memory_free is not None and not g.unified and (gpu is None or g.index == gpu)
         ]
         return sum(free) if free else None
+
+    def memory_pool(self) -> MemoryPool:
+        """What the fit is graded against now: free VRAM of discrete GPUs and free RAM, or one
+        unified pool (see :func:`~tui.monitor.resources.pool_from`); from the latest reading."""
+        from tui.monitor.resources import pool_from
+
+        latest = self._latest or self.sample()
+        return pool_from(latest.gpus, latest.ram_available)
 
     def close(self) -> None:
         """Release what the source holds (NVML)."""

@@ -51,15 +51,12 @@ def pool_from(gpus: Sequence[GpuSample], ram_available: int) -> MemoryPool:
     unified = [g for g in gpus if g.unified]
     names = tuple(g.name for g in (discrete or unified))
     if discrete:
-        used = sum(g.memory_used or 0 for g in discrete)
-        notes = [f"other processes hold {used / 1024**3:.1f} GiB of VRAM"] if used else []
         return MemoryPool(
             free_ram=ram_available,
             free_vram=sum(g.memory_free or 0 for g in discrete),
             vram_total=sum(g.memory_total or 0 for g in discrete),
-            vram_used=used,
+            vram_used=sum(g.memory_used or 0 for g in discrete),
             gpus=names,
-            notes=tuple(notes),
         )
     if unified:
         carve = sum(g.memory_free or 0 for g in unified if not g.memory_is_ram)

@@ -19,7 +19,11 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True, slots=True)
 class GpuSample:
-    """One GPU as NVML reports it; each field is ``None`` where the GPU does not support it."""
+    """One GPU as its sampler reports it (NVML, amdgpu, i915/xe or Jetson sysfs); each field is
+    ``None`` where the GPU or its driver does not expose it.
+
+    Units: bytes, percent, degrees Celsius, watts, MHz.
+    """
 
     index: int
     name: str
@@ -32,6 +36,21 @@ class GpuSample:
     temperature_c: float | None = None
     power_w: float | None = None
     power_limit_w: float | None = None
+    driver: str = ""
+    """Who reported it: ``nvml``, ``amdgpu``, ``i915``, ``xe`` or ``jetson`` (empty: an older
+    recording, NVML)."""
+    unified: bool = False
+    """The GPU shares its memory with the CPU (Jetson, AMD APU, Intel iGPU): one pool, not two."""
+    memory_is_ram: bool = False
+    """The memory figures are the system RAM itself (Jetson, Intel iGPU), not a carve-out kept
+    apart from it (an AMD APU's VRAM): the fit must not add them to free RAM."""
+    shared_used: int | None = None
+    """System memory the GPU has mapped (amdgpu GTT), in bytes."""
+    shared_total: int | None = None
+    freq_mhz: float | None = None
+    freq_max_mhz: float | None = None
+    note: str = ""
+    """Why a figure is missing, when the driver never exposes it (``load n/a: ...``)."""
 
     @property
     def memory_percent(self) -> float | None:
@@ -156,6 +175,14 @@ class Sample:
                     "temperature_c": g.temperature_c,
                     "power_w": g.power_w,
                     "power_limit_w": g.power_limit_w,
+                    "driver": g.driver,
+                    "unified": g.unified,
+                    "memory_is_ram": g.memory_is_ram,
+                    "shared_used": g.shared_used,
+                    "shared_total": g.shared_total,
+                    "freq_mhz": g.freq_mhz,
+                    "freq_max_mhz": g.freq_max_mhz,
+                    "note": g.note,
                 }
                 for g in self.gpus
             ],
@@ -212,6 +239,14 @@ class Sample:
                         temperature_c=_opt_float(g.get("temperature_c")),
                         power_w=_opt_float(g.get("power_w")),
                         power_limit_w=_opt_float(g.get("power_limit_w")),
+                        driver=str(g.get("driver", "")),
+                        unified=bool(g.get("unified", False)),
+                        memory_is_ram=bool(g.get("memory_is_ram", False)),
+                        shared_used=_opt_int(g.get("shared_used")),
+                        shared_total=_opt_int(g.get("shared_total")),
+                        freq_mhz=_opt_float(g.get("freq_mhz")),
+                        freq_max_mhz=_opt_float(g.get("freq_max_mhz")),
+                        note=str(g.get("note", "")),
                     )
                     for g in data.get("gpus", ())
                 ),
@@ -262,3 +297,36 @@ def _model_from_dict(data: Mapping[str, Any]) -> RunningModel:
         expires_at=datetime.fromisoformat(expires) if expires else None,
         context_length=_opt_int(data.get("context_length")),
     )
+
+
+VRAM_CHECK_SLACK = 256 * 1024**2
+"""Bytes by which a backend's VRAM claim may exceed what the GPUs report before it is flagged
+(allocator rounding, a reading taken a moment apart)."""
+
+
+def vram_cross_check(models: tuple[RunningModel, ...], gpus: tuple[GpuSample, ...]) -> str:
+    """A sentence when the backends' word on VRAM (Ollama's ``/api/ps`` ``size_vram``) disagrees
+    with the GPU sampler, showing both figures; empty when they agree or there is nothing to check.
+
+    A backend cannot have more in VRAM than the GPUs have in use (other processes only add to
+    the GPUs' figure), so a claim above it by more than :data:`VRAM_CHECK_SLACK` (or 5 %) is
+    flagged, as is a claim where no GPU memory is read at all.
+    """
+    from tui.monitor.fmt import format_bytes
+
+    claimed = sum(m.size_vram for m in models if m.size_vram)
+    if claimed <= 0:
+        return ""
+    used = [g.memory_used for g in gpus if g.memory_used is not None]
+    if not used:
+        return (
+            f"backends say {format_bytes(claimed)} is in VRAM; the GPU sampler reads no GPU "
+            "memory to check it against"
+        )
+    in_use = sum(used)
+    if claimed > in_use + max(VRAM_CHECK_SLACK, claimed // 20):
+        return (
+            f"backends say {format_bytes(claimed)} is in VRAM; the GPU sampler reads "
+            f"{format_bytes(in_use)} in use"
+        )
+    return ""

@@ -120,6 +120,13 @@ class BackendsScreen(DeckScreen):
         if state.capabilities:
             caps = ", ".join(sorted(c.value for c in state.capabilities))
             text.append(f"\ncan: {caps}", style="dim")
+        if state.problems:
+            count = len(state.problems)
+            text.append(f"\n{count} {'entry' if count == 1 else 'entries'} not read:", style="yellow")
+            for problem in state.problems[:5]:
+                text.append(f"\n  • {sanitize(problem)}", style="yellow")
+            if count > 5:
+                text.append(f"\n  … and {count - 5} more (slmdeck models lists them all)")
         detail.update(text)
 
     @on(DataTable.RowHighlighted, "#backends-table")

@@ -182,6 +182,10 @@ class ModelsScreen(DeckScreen):
             text.append(f" · probing {', '.join(probing)}…", style="yellow")
         if down:
             text.append(f" · down: {', '.join(down)} (see Backends, key 1)", style="red")
+        unread = sum(len(s.problems) for s in controller.states.values())
+        if unread:
+            what = "entry" if unread == 1 else "entries"
+            text.append(f" · {unread} {what} not read (see Backends, key 1)", style="yellow")
         self.query_one("#models-title", Static).update(text)
 
     @work(group="models-ps", exclusive=True, exit_on_error=False)

@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Header, Static
 from tui.core.sanitize import sanitize
 from tui.messages import MonitorSampled
 from tui.monitor.fmt import NA, format_bytes, format_percent, format_rate
-from tui.monitor.sample import Sample
+from tui.monitor.sample import Sample, vram_cross_check
 from tui.screens.base import DeckScreen
 from tui.types import BackendError, Capability, RunningModel
 from tui.widgets.gauge_strip import GaugeStrip
@@ -78,7 +78,9 @@ def resource_rows(sample: Sample, history: History) -> list[GaugeRow]:
             GaugeRow(
                 f"GPU{n}",
                 g.util_percent,
-                format_percent(g.util_percent),
+                "load n/a"
+                if g.util_percent is None and g.note.startswith("load n/a")
+                else format_percent(g.util_percent),
                 name,
                 history(f"gpu{g.index}.util"),
             )
@@ -88,6 +90,13 @@ def resource_rows(sample: Sample, history: History) -> list[GaugeRow]:
             if g.memory_used is not None and g.memory_total
             else NA
         )
+        if g.unified and g.memory_used is not None and g.memory_total:
+            # One pool with the CPU (RAM itself, or an APU's carve-out): said first, kept short
+            # so it survives 80 columns.
+            gib = g.memory_total >= 1024**3
+            scale, unit, digits = (1024**3, "G", 1) if gib else (1024**2, "M", 0)
+            used, total = g.memory_used / scale, g.memory_total / scale
+            vram = f"unified {used:.{digits}f}/{total:.{digits}f}{unit}"
         rows.append(
             GaugeRow(
                 f"VRAM{n}",
@@ -337,8 +346,10 @@ class MonitorScreen(DeckScreen):
         self._model_cells = sync_table(table, MODEL_COLUMNS, rows, self._model_cells)
         if self.deck.controller.loaded_models is None:
             return
+        latest = self.deck.last_sample
+        check = vram_cross_check(tuple(self._models), latest.gpus) if latest else ""
         self._note(
-            "u unloads the highlighted model"
+            "u unloads the highlighted model" + (f" · {check}" if check else "")
             if rows
             else "No model is loaded. Models appear here while a backend holds one in memory."
         )

@@ -32,7 +32,9 @@ from tui.core.quant import (
     DEFAULT_OVERHEAD,
     FIT_THRESHOLDS_TEXT,
     KV_BYTES_PER_ELEMENT,
+    SET_BY_YOU,
     FitLevel,
+    MemoryPool,
     Placement,
     VariantFit,
     rank_variants,
@@ -76,9 +78,12 @@ class Budget:
     """Live free memory and bandwidths the fit is judged against."""
 
     free_vram: int
+    """What the fit grades as the GPU's: free VRAM, or on unified memory the whole shared pool."""
     free_ram: int
     bandwidth: float
     gpu_bandwidth: float
+    unified: bool = False
+    set_by_you: frozenset[str] = frozenset()
 
 
 def fit_cell(r: VariantFit, budget: Budget, width: int) -> Text:
@@ -263,22 +268,28 @@ class VariantsScreen(DeckScreen):
         if limit and self.ctx > limit:
             self.ctx = max(MIN_CTX, limit)
         monitor = await asyncio.to_thread(lambda: controller.monitor)
-        free_ram = await asyncio.to_thread(monitor.free_ram)
-        free_vram = await asyncio.to_thread(monitor.free_vram)
+        pool = self._pool(await asyncio.to_thread(monitor.memory_pool))
+        free_vram, free_ram = pool.grading()
+        discrete = bool(free_vram) and not pool.unified
         try:
-            host, gpu = await asyncio.to_thread(bandwidths, bool(free_vram), controller.data_dir)
+            host, gpu = await asyncio.to_thread(bandwidths, discrete, controller.data_dir)
         except Exception:  # a failed measurement only costs the speed column
             host, gpu = 0.0, 0.0
-        self.budget = Budget(free_vram or 0, free_ram, host, gpu)
+        self.budget = Budget(free_vram, free_ram, host, gpu, pool.unified, pool.set_by_you)
         self.recompute(select_best=True)
+
+    def _pool(self, detected: MemoryPool) -> MemoryPool:
+        """The detected pool with the config's ``[hardware]`` overrides (shown "set by you")."""
+        cfg = self.deck.config
+        return detected.with_overrides(
+            cfg.hardware_memory_gib, cfg.hardware_vram_gib, cfg.hardware_unified
+        )
 
     @on(MonitorSampled)
     def _sampled(self) -> None:
         if self.budget is None:
             return
-        monitor = self.deck.controller.monitor
-        vram = monitor.free_vram() or 0
-        ram = monitor.free_ram()
+        vram, ram = self._pool(self.deck.controller.monitor.memory_pool()).grading()
         if (vram, ram) != (self.budget.free_vram, self.budget.free_ram):
             self.budget = replace(self.budget, free_vram=vram, free_ram=ram)
             self.recompute(select_best=False)
@@ -346,10 +357,18 @@ class VariantsScreen(DeckScreen):
         line.append(" (k)", style="dim")
         if self.budget is not None:
             b = self.budget
-            line.append(" · free VRAM ", style="dim")
-            line.append(format_bytes(b.free_vram) if b.free_vram else "none")
-            line.append(" · RAM ", style="dim")
-            line.append(format_bytes(b.free_ram))
+            mine = f" ({SET_BY_YOU})"
+            if b.unified:
+                line.append(" · unified memory ", style="dim")
+                line.append(format_bytes(b.free_vram))
+                line.append(" free, CPU+GPU" + (mine if b.set_by_you else ""), style="dim")
+            else:
+                line.append(" · free VRAM ", style="dim")
+                line.append(format_bytes(b.free_vram) if b.free_vram else "none")
+                line.append(mine if "vram" in b.set_by_you else "", style="dim")
+                line.append(" · RAM ", style="dim")
+                line.append(format_bytes(b.free_ram))
+                line.append(mine if "memory" in b.set_by_you else "", style="dim")
             if b.bandwidth:
                 line.append(" · ", style="dim")
                 line.append(f"{b.bandwidth / 1e9:.0f} GB/s")
