@@ -432,7 +432,11 @@ class Controller:
         else:
             self.models[backend_id] = models
             state = self._set_state(
-                backend_id, BackendStatus.UP, detail, len(models), tuple(backend.problems)
+                backend_id,
+                BackendStatus.UP,
+                detail,
+                len(models),
+                tuple(getattr(backend, "problems", ())),
             )
             self._emit(ModelsChanged(backend_id, models))
             return state
