@@ -60,9 +60,9 @@ SCREENS: list[tuple[str, str, tuple[bytes, ...]]] = [
     # output of each switch). Every footer lists the screen names, so names are no markers.
     ("1", "Backends", (b"Location", b"Re-probe")),
     ("2", "Models", (b"sorted by", b"Filter ")),
-    ("3", "Variants", (b"Model\xe2\x80\xa6 ",)),  # its body is "Reading <model>..." at first
-    ("4", "Editor", (b"Problems \xc2\xb7", b"Undo ")),
-    ("5", "Monitor", (b"Resources \xc2\xb7", b"Unload model")),
+    ("3", "Variants", (b"Pull / use",)),  # its body is "Reading <model>..." at first
+    ("4", "Editor", (b"Problems \xc2\xb7", b" Create ")),
+    ("5", "Monitor", (b"Resources \xc2\xb7", b"Loaded models")),
     ("6", "Chat", (b"enter to send", b"Regenerate")),
     ("7", "Bench", (b"space selects", b"Prompts ")),
 ]

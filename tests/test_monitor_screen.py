@@ -254,9 +254,18 @@ async def test_unload_through_ollama_and_its_refusal(free_port: int) -> None:
         config.ollama_host = server.host_port
         app = make_app(config, monitor=Monitor.replay(SAMPLES, preload=True))
         async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.press("5", "u")  # nothing loaded yet
+            await pilot.press("5")
             await pilot.pause()
-            assert "No loaded model is highlighted." in [n.message for n in app._notifications]
+            # Nothing loaded yet: u is not offered (not in the footer), and pressing it does
+            # nothing.
+            from tui.widgets.key_bar import KeyBar
+
+            bar = app.screen.query_one(KeyBar)
+            await wait_for(pilot, lambda: "Loaded models" in str(bar.render()))
+            assert "Unload" not in str(bar.render())
+            await pilot.press("u")
+            await pilot.pause()
+            assert not app._notifications
             await app.controller.refresh_all()
             async for _ in app.controller.chat(
                 "ollama", "llama3.2:latest", [ChatMessage("user", "Hi")], ChatOptions(max_tokens=2)
@@ -265,6 +274,7 @@ async def test_unload_through_ollama_and_its_refusal(free_port: int) -> None:
             table = app.screen.query_one("#loaded", DataTable)
             await pilot.press("l")  # ask the backends again now
             await wait_for(pilot, lambda: table.row_count == 1)
+            await wait_for(pilot, lambda: "Unload model" in str(bar.render()))
             key = "ollama\x00llama3.2:latest"
             assert str(table.get_cell(key, "until")) in ("5 min", "4 min", "forever", "now")
             # The server refuses once: the screen says so in a sentence and keeps the model.

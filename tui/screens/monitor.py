@@ -232,6 +232,7 @@ class MonitorScreen(DeckScreen):
         super().__init__()
         self._poll: Timer | None = None
         self._models: tuple[RunningModel, ...] = ()
+        self._offered_unload = False
         self._model_cells: Cells = {}
         self._proc_cells: Cells = {}
         self._titled = False
@@ -328,7 +329,16 @@ class MonitorScreen(DeckScreen):
     def action_refresh_models(self) -> None:
         self.refresh_models()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "unload":
+            # Offered only while a model is loaded (the footer and the keys panel follow).
+            return bool(self._models)
+        return True
+
     def _show_models(self) -> None:
+        if bool(self._models) != self._offered_unload:
+            self._offered_unload = bool(self._models)
+            self.refresh_bindings()  # only when that changes: a bindings refresh is costly
         table = self.query_one("#loaded", DataTable)
         # The list is the backends' answer now, so expiry counts from the wall clock.
         now = time.time()
