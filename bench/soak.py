@@ -48,6 +48,7 @@ class Tally:
     errors_shown: int = 0
     faults: int = 0
     slowest_switch: float = 0.0
+    slowest_to: str = ""
     crashes: int = 0
     rss: list[tuple[float, float]] = field(default_factory=list)
     """(minute, MiB)."""
@@ -94,9 +95,8 @@ async def switch(pilot, key: str, tally: Tally) -> None:  # type: ignore[no-unty
     app = pilot.app
     name = next(n for n, k in KEYS.items() if k == key)
     # A text field with the focus would take the digit: leave it first.
-    from textual.widgets import Input, TextArea
-
     from textual.screen import ModalScreen
+    from textual.widgets import Input, TextArea
 
     while isinstance(app.screen, ModalScreen):  # a dialog left open by the last step
         app.screen.dismiss(None)
@@ -108,10 +108,15 @@ async def switch(pilot, key: str, tally: Tally) -> None:  # type: ignore[no-unty
     try:
         await until(pilot, lambda: app.current_mode == name and app.screen.is_current, name)
     except AssertionError:
-        print(f"stuck: key {key!r} on {app.screen!r} (mode {app.current_mode}), focus "
-              f"{app.screen.focused!r}, stack {app.screen_stack!r}", flush=True)
+        print(
+            f"stuck: key {key!r} on {app.screen!r} (mode {app.current_mode}), focus "
+            f"{app.screen.focused!r}, stack {app.screen_stack!r}",
+            flush=True,
+        )
         raise
-    tally.slowest_switch = max(tally.slowest_switch, time.perf_counter() - start)
+    took = time.perf_counter() - start
+    if took > tally.slowest_switch:
+        tally.slowest_switch, tally.slowest_to = took, name
 
 
 async def chat(pilot, rng: random.Random, tally: Tally) -> None:  # type: ignore[no-untyped-def]
@@ -237,7 +242,7 @@ def report_minute(tally: Tally) -> None:
     steps = " ".join(f"{k}={v}" for k, v in sorted(tally.steps.items()))
     print(
         f"min {minute:>3}  RSS {rss:7.1f} MiB  {steps}  faults={tally.faults}  "
-        f"errors shown={tally.errors_shown}  slowest switch={tally.slowest_switch:.2f} s  "
+        f"errors shown={tally.errors_shown}  slowest switch={tally.slowest_switch:.2f} s ({tally.slowest_to})  "
         f"crashes={tally.crashes}",
         flush=True,
     )
@@ -272,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(
         f"steps: {tally.steps}, faults injected: {tally.faults}, "
-        f"error toasts: {tally.errors_shown}, slowest switch: {tally.slowest_switch:.2f} s, "
+        f"error toasts: {tally.errors_shown}, slowest switch: {tally.slowest_switch:.2f} s "
+        f"({tally.slowest_to}), "
         f"crashes: {tally.crashes}"
     )
     return 1 if tally.crashes else 0

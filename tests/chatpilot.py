@@ -17,6 +17,8 @@ async def ready(pilot) -> ChatScreen:  # type: ignore[no-untyped-def]
 
 
 async def send(pilot, screen: ChatScreen, text: str) -> None:  # type: ignore[no-untyped-def]
+    """Put ``text`` in the prompt (every line of it, as a paste would), press enter, wait for the
+    whole turn."""
     screen.prompt.value = text
     screen.prompt.focus()
     await pilot.press("enter")

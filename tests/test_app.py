@@ -207,7 +207,16 @@ async def test_palette_lists_screens_in_key_order_then_this_screens_actions() ->
         go_to = [p for p in shown if p.startswith("Go to ")]
         assert go_to == [
             f"Go to {t}"
-            for t in ("Backends", "Models", "Variants", "Editor", "Monitor", "Chat", "Bench")
+            for t in (
+                "Backends",
+                "Models",
+                "Variants",
+                "Editor",
+                "Monitor",
+                "Chat",
+                "Bench",
+                "Fleet",
+            )
         ]
         # The Backends screen's own action (key r) is there, by name, after the screens.
         assert "Backends: Re-probe" in shown

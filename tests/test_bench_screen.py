@@ -228,3 +228,27 @@ async def test_past_runs_are_shown_and_a_failure_reads_as_a_sentence(
         first, _ = screen.shown_results()[0]
         assert first.status == "error" and "context of 256" in first.error
         assert "1 failed" in progress_text(screen)
+
+
+async def test_selected_models_are_marked_not_only_coloured(replay: ReplayServer) -> None:
+    """Each model's box reads ✓ when selected and · when not, in plain text (no colour)."""
+    app = bench_app(replay)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await ready(pilot)
+        listing = screen.model_list
+
+        def marks() -> dict[str, str]:
+            out = {}
+            for i, value in enumerate(option_values(screen)):
+                line = listing.render_line(i).text
+                out[value.split("\x00", 1)[1]] = line.split(" ", 1)[0]
+            return out
+
+        assert set(marks().values()) == {"▐·▌"}
+        await select(pilot, screen, "onnx", "tiny-llama")
+        await pilot.pause()
+        shown = marks()
+        assert shown["tiny-llama"] == "▐✓▌"
+        assert {v for k, v in shown.items() if k != "tiny-llama"} == {"▐·▌"}
+        await pilot.press("space")  # toggles it off again
+        assert marks()["tiny-llama"] == "▐·▌"

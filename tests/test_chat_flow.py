@@ -162,8 +162,19 @@ def test_history_title_stats_and_code_blocks(store: ChatStore) -> None:
     ]
     assert session_title("  a\x1b[2J  b ") == "a\\x1b[2J b"
     assert session_title("x" * 80).endswith("…") and len(session_title("x" * 80)) == 40
-    line = format_stats({"ttft_s": 0.25, "tokens_per_second": 41.66, "tokens": 9}, "stopped")
-    assert line == "TTFT 0.25 s · 41.7 tok/s · 9 tokens · stopped"
+    line = format_stats({"ttft_s": 0.25, "tokens_per_second": 41.66, "tokens": 90}, "stopped")
+    assert line == "TTFT 0.25 s · 41.7 tok/s · 90 tokens · stopped"
+
+
+def test_stats_line_plurals_tiny_rates_and_the_token_limit() -> None:
+    # An 8-token reply's rate is noise, and so is a rate over less than a quarter second.
+    assert format_stats({"tokens_per_second": 4799.7, "tokens": 8}) == "– tok/s · 8 tokens"
+    assert format_stats({"tokens_per_second": 400.0, "tokens": 40}) == "– tok/s · 40 tokens"
+    assert format_stats({"tokens_per_second": 40.0, "tokens": 40}) == "40.0 tok/s · 40 tokens"
+    assert format_stats({"tokens": 1}) == "1 token"
+    assert format_stats({"tokens": 1234}) == "1,234 tokens"
+    cut = format_stats({"tokens": 20, "done_reason": "length"})
+    assert cut == "20 tokens · cut at the token limit (max_tokens)"
     md = "x\n```py\na = 1\n```\ntext\n~~~\nb\n~~~\n"
     assert code_blocks(md) == ["a = 1\n", "b\n"]
 

@@ -188,3 +188,26 @@ async def test_kill_9_mid_reply_keeps_tokens_and_shows_interrupted() -> None:
             assert last.content == content
             assert "[interrupted]" in str(last.query_one(".msg-header").render())
     assert _stored_reply(db) == (content, "interrupted")
+
+
+PASTED = "\n".join(
+    [
+        "```python",
+        *(f"def step_{i}(x):  # line {i + 2} of the block" for i in range(38)),
+        "```",
+    ]
+)
+
+
+def test_bracketed_paste_of_40_lines_reaches_the_backend_whole() -> None:
+    assert len(PASTED.splitlines()) == 40
+    with start_replay_server(reply="Got it. ENDOFREPLY") as server, term(server.host_port) as t:
+        t.wait_ready()
+        start = len(t.output)
+        # As a terminal pastes: inside ESC[200~ ... ESC[201~, each new line a carriage return.
+        t.send(b"\x1b[200~" + PASTED.replace("\n", "\r").encode() + b"\x1b[201~")
+        t.read_until(lambda o: b"step_37" in o[start:], "the pasted block in the prompt")
+        t.send(b"\r")
+        t.read_until(lambda o: b"ENDOFREPLY" in o[start:], "the reply")
+        [chat] = [r for r in server.requests if r.path == "/api/chat"]
+        assert chat.body["messages"][-1]["content"] == PASTED

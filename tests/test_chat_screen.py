@@ -23,6 +23,7 @@ from tui.controller import Controller
 from tui.screens.chat import FLUSH_INTERVAL, QUICK_INTERVAL, QUICK_ROWS, ChatScreen
 from tui.store.chats import open_chat_store
 from tui.widgets.chat_message import MessageView
+from tui.widgets.chat_prompt import ChatPrompt
 from tui.widgets.chat_stream import StreamingBody
 from tui.widgets.gauge_strip import GaugeStrip
 
@@ -120,7 +121,11 @@ async def test_escape_stops_keeps_partial_and_restores_prompt() -> None:
             assert 0 < len(reply.content) < len(long_reply)
             assert long_reply.startswith(reply.content)
             assert "[stopped]" in str(reply.query_one(".msg-header", Static).render())
-            assert screen.query_one("#chat-prompt", Input).value == "Write a lot"
+            assert screen.query_one("#chat-prompt", ChatPrompt).value == "Write a lot"
+            # The stats are said once, under the reply, not again in the status line.
+            assert "stopped" in str(reply.query_one(".msg-stats", Static).render())
+            status = str(screen.query_one("#chat-status", Static).render())
+            assert "tokens" not in status and status.startswith("Stopped: your prompt is back")
             partial = reply.content
     store = open_chat_store(data_dir())
     (session,) = store.sessions()
@@ -187,14 +192,20 @@ async def test_history_params_and_session_switch(replay: ReplayServer) -> None:
         assert body["options"] == {"temperature": 0.2, "seed": 42, "num_ctx": 2048}
         first_id = screen.session.id if screen.session else 0
 
-        # A new session starts empty and keeps model and parameters.
+        # A new session starts empty, with the model and the backend's default parameters,
+        # and the model line says so (not the old session's).
+        assert "seed=42" in str(screen.query_one("#chat-model").render())
         await pilot.press("ctrl+n")
         await workers_done(app)
         await pilot.pause()
         assert views(screen) == [] and screen.session is None
+        line = str(screen.query_one("#chat-model").render())
+        assert MODEL in line and "seed" not in line and "+system" not in line
         await send(pilot, screen, "other topic")
         assert screen.session is not None and screen.session.id != first_id
-        assert screen.session.options["seed"] == 42
+        assert screen.session.options == {} and screen.session.system_prompt == ""
+        body = [r.body for r in replay.requests if r.path == "/api/chat"][-1]
+        assert [m["role"] for m in body["messages"]] == ["user"]
 
         # Switch back through the session list with keys.
         await pilot.press("f2")
@@ -284,6 +295,8 @@ async def test_backend_error_is_a_sentence_and_stored() -> None:
             assert reply.status == "error"
             stats = str(reply.query_one(".msg-stats", Static).render())
             assert "no-such-model" in stats and "Traceback" not in stats
+            # It was said before sending, too: the backend named does not list it.
+            assert "no-such-model:1b is not installed: not listed by ollama" in screen.model_problem
 
 
 async def test_no_model_opens_picker_and_keys_reach_everything(replay: ReplayServer) -> None:

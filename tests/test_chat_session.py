@@ -439,3 +439,41 @@ def test_a_failed_write_leaves_the_records_unstored(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / DB_NAME) as conn:
         assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 1
     store.close()
+
+
+async def test_export_gives_each_turn_the_system_prompt_it_was_answered_under(
+    replay: ReplayServer, tmp_path: Path
+) -> None:
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "again").mkdir()
+    controller, chat = await chatting(replay, lambda: open_chat_store(tmp_path))
+    try:
+        assert await chat.open()
+        chat.set_parameters("Be brief.", {})
+        await chat.send("one")
+        chat.set_parameters("Answer in French.", {})
+        await chat.send("two")
+        md_path, js_path = await chat.export(tmp_path / "exports")
+        # Reopened from disk, the turns still know theirs.
+        await chat.close()
+        reopened = ChatSession(
+            lambda: open_chat_store(tmp_path), controller.chat, lambda p, t: p.write_text(t)
+        )
+        assert await reopened.open()
+        assert await reopened.open_session(reopened.sessions[0].id)
+        md2, _ = await reopened.export(tmp_path / "again")
+        await reopened.close()
+    finally:
+        await controller.aclose()
+    for md in (md_path.read_text(), md2.read_text()):
+        first, changed = md.index("## System\n\nBe brief."), md.index("## System (changed)")
+        assert first < md.index("## User\n\none") < changed < md.index("## User\n\ntwo")
+        assert "Answer in French." in md[changed:] and "Answer in French." not in md[:changed]
+    doc = json.loads(js_path.read_text())
+    assert [m["system_prompt"] for m in doc["messages"]] == [
+        "Be brief.",
+        "Be brief.",
+        "Answer in French.",
+        "Answer in French.",
+    ]
+    assert all("system_prompt" not in m["stats"] for m in doc["messages"])

@@ -66,7 +66,7 @@ def test_kind_from_name_and_flag(capsys: pytest.CaptureFixture[str], tmp_path: P
     f = tmp_path / "mario.txt"
     f.write_text("FROM x\nSYSTEM hi\n")
     code, _out, err = run(capsys, str(f))
-    assert code == 2 and "use --kind modelfile or --kind inference-model" in err
+    assert code == 2 and "use --kind modelfile, inference-model or genai-config" in err
     assert run(capsys, "--kind", "modelfile", str(f))[0] == 0
     code, _out, err = run(capsys, "--kind", "yaml", str(f))
     assert code == 2 and "unknown kind 'yaml'" in err
@@ -105,3 +105,71 @@ def test_bytes_that_are_not_utf8_are_a_warning_at_their_place(
     assert code == 0  # Ollama accepts it (reads U+FFFD): a warning, not an error
     [line] = out.splitlines()
     assert line.startswith(f"{bad}:2:11: warning: byte 0xE9 is not UTF-8 (and 1 more)")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("Modelfile.financial", "modelfile"),
+        ("xModelfile", "modelfile"),
+        ("models/llama.modelfile", "modelfile"),
+        ("genai_config.json", "genai-config"),
+        ("Modelfile.txt.bak", "modelfile"),
+        ("modelfiles.md", None),
+    ],
+)
+def test_kind_from_real_world_names(name: str, kind: str | None) -> None:
+    assert check.kind_from_name(name) == kind
+
+
+def test_json_kind_from_content(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    genai = tmp_path / "phi.json"
+    genai.write_text('{"model": {"type": "phi3", "context_length": 4096}}')
+    im = tmp_path / "other.json"
+    im.write_text('{"Name": "x", "PromptTemplate": null}')
+    assert check.kind_of(str(genai), genai.read_text()) == "genai-config"
+    assert check.kind_of(str(im), im.read_text()) == "inference-model"
+    assert run(capsys, str(genai), str(im)) == (0, "", "")
+
+
+def test_genai_config_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    f = tmp_path / "genai_config.json"
+    f.write_text(
+        '{"model": {"type": "phi3", "context_length": 4096, "decoder": {"hidden_size": 1.5, '
+        '"bogus": 1}},\n "search": {"top_k": "40", "temperature": 0.7}}'
+    )
+    code, out, _err = run(capsys, str(f))
+    assert code == 1
+    lines = out.splitlines()
+    assert any("$.model.decoder.bogus: unknown key" in ln for ln in lines)
+    assert any("$.model.decoder.hidden_size: 1.5 is not an integer" in ln for ln in lines)
+    assert any(
+        ":2:" in ln and "$.search.top_k: must be a number, not a string" in ln for ln in lines
+    )
+
+
+def _folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "phi"
+    folder.mkdir()
+    (folder / "genai_config.json").write_text(
+        '{"model": {"type": "phi3", "context_length": 4096, "decoder": {"filename": "model.onnx"}}}'
+    )
+    (folder / "inference_model.json").write_text('{"Name": "phi", "PromptTemplate": null}')
+    return folder
+
+
+def test_folder_is_checked_as_the_runtimes_load_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    folder = _folder(tmp_path)
+    code, out, _err = run(capsys, str(folder))
+    assert code == 1
+    assert f"{folder}: error: no tokenizer" in out
+    assert f"{folder}: error: model.onnx is named by genai_config.json but is not" in out
+    (folder / "tokenizer.json").write_text("{}")
+    (folder / "tokenizer_config.json").write_text("{}")
+    (folder / "model.onnx").write_bytes(b"onnx")
+    assert run(capsys, str(folder)) == (0, "", "")
+    (folder / "inference_model.json").unlink()
+    code, out, _err = run(capsys, str(tmp_path))  # one level up: finds the model folder
+    assert code == 1 and "no inference_model.json: Foundry Local does not list" in out

@@ -84,3 +84,21 @@ def test_broken_pipe_is_quiet(argv: list[str]) -> None:
         timeout=60,
     )
     assert "Traceback" not in proc.stderr
+
+
+def test_screen_name_is_case_insensitive_and_help_lists_the_screens() -> None:
+    from tui.cli import build_parser
+    from tui.screens import SCREENS
+
+    assert build_parser().parse_args(["ui", "--screen", "Chat"]).screen == "chat"
+    out = run("--help")
+    assert out.returncode == 0
+    assert ", ".join(SCREENS) in " ".join(out.stdout.split())
+    out = run("ui", "--help")
+    assert all(name in out.stdout for name in SCREENS)
+
+
+def test_fit_of_a_model_that_is_nowhere_exits_non_zero() -> None:
+    out = run("fit", "nosuch:model", env={"OLLAMA_HOST": "127.0.0.1:9"})
+    assert out.returncode != 0
+    assert "nosuch:model" in out.stderr and "Traceback" not in out.stderr

@@ -77,6 +77,11 @@ def messages(app: SlmdeckApp, severity: str | None = None) -> list[str]:
     return [n.message for n in app._notifications if severity in (None, n.severity)]
 
 
+def analysed(screen: EditorScreen) -> bool:
+    """The text shown has been analysed (not an earlier version, typed part-way)."""
+    return screen.analysis.text == screen.editor.text
+
+
 async def answer_prompt(pilot, value: str) -> None:  # type: ignore[no-untyped-def]
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, PromptDialog), "a prompt")
     pilot.app.screen.query_one(Input).value = value
@@ -99,17 +104,46 @@ def pending_drafts() -> list[tuple[str, str]]:
 # ------------------------------------------------------------------ diagnostics
 
 
+async def test_empty_from_is_one_problem_and_long_ones_show_whole() -> None:
+    """``FROM`` alone is one diagnostic (not also "no FROM line"), and a long diagnostic is
+    wrapped whole in the problems list at 80x24, none of its words cut off or scrolled away."""
+    app = editor_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await ready(pilot)
+        await pilot.press(*"FROM")
+        await wait_for(pilot, lambda: analysed(screen) and screen.diagnostics, "a diagnostic")
+        assert [d.message for d in screen.diagnostics] == ["FROM needs a value on the same line"]
+        problems = screen.query_one("#editor-problems", OptionList)
+        assert problems.option_count == 1
+        await pilot.press(*" Not A Name!")
+        await wait_for(
+            pilot,
+            lambda: (
+                analysed(screen) and any(d.code == "invalid-model-name" for d in screen.diagnostics)
+            ),
+            "the invalid name",
+        )
+        await pilot.pause()
+        (message,) = [d.message for d in screen.diagnostics]
+        assert len(message) > 3 * problems.content_size.width  # it needs several rows
+        shown = " ".join(
+            problems.render_line(y).text.strip() for y in range(problems.content_size.height)
+        )
+        assert " ".join(shown.split()).endswith(" ".join(message.split()))
+        assert str(problems.border_subtitle) == "1 error"
+
+
 async def test_typed_error_is_listed_marked_and_jumped_to() -> None:
     app = editor_app()
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await ready(pilot)
         await pilot.press(*"FROM llama3.2", "enter", *"PARAMETER num_ctx abc")
-        await wait_for(pilot, lambda: screen.diagnostics, "a diagnostic")
+        await wait_for(pilot, lambda: analysed(screen) and screen.diagnostics, "a diagnostic")
         problems = screen.query_one("#editor-problems", OptionList)
         assert problems.option_count == 1
         assert "2:19" in str(problems.get_option_at_index(0).prompt)
         assert "invalid int value [abc]" in str(problems.get_option_at_index(0).prompt)
-        assert "1 error" in str(problems.border_title)
+        assert "1 error" in str(problems.border_subtitle)
         assert screen.editor.gutter_mark(1) == "error" and screen.editor.gutter_mark(0) == ""
         # The underline covers the bad value on line 2.
         spans = [(s.start, s.end) for s in screen.editor.get_line(1).spans]
@@ -284,8 +318,13 @@ async def test_new_from_each_kind_of_template() -> None:
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await ready(pilot)
         await pilot.press("ctrl+n")
+        await choose(pilot, "j")  # inference_model.json: the type is asked first
+        await wait_for(
+            pilot,
+            lambda: getattr(pilot.app.screen, "title_text", "") == "New inference_model.json",
+            "the chat format asked for that type",
+        )
         await choose(pilot, "2")  # Llama 3
-        await choose(pilot, "j")  # inference_model.json
         await wait_for(pilot, lambda: screen.editor.text, "the new document")
         assert screen.editor.text == new_inference_model("llama3", "my-model")
         assert screen.doc.kind == "inference-model" and screen.diagnostics == []
@@ -296,8 +335,8 @@ async def test_new_from_each_kind_of_template() -> None:
         assert len(styles) >= 2
 
         await pilot.press("ctrl+n")
-        await choose(pilot, "1")  # ChatML
         await choose(pilot, "m")  # Modelfile
+        await choose(pilot, "1")  # ChatML
         expected = new_modelfile("chatml", "qwen2.5:0.5b")
         await wait_for(pilot, lambda: screen.editor.text == expected, "the Modelfile")
         assert screen.doc.kind == "modelfile" and screen.diagnostics == []
@@ -333,8 +372,8 @@ async def test_create_from_modelfile_streams_progress_and_lists_the_model(
         screen = await ready(pilot)
         await app.controller.refresh_all()
         await pilot.press("ctrl+n")
-        await choose(pilot, "1")
         await choose(pilot, "m")
+        await choose(pilot, "1")
         await wait_for(pilot, lambda: screen.editor.text, "the new Modelfile")
         screen.editor.move_cursor(screen.editor.document.end)
         await pilot.press(*'SYSTEM "You answer in one line."')
@@ -518,3 +557,25 @@ async def test_ctrl_c_copies_the_selection_in_the_editor() -> None:
         await pilot.press("ctrl+c")
         await pilot.pause()
         assert app.is_running and app.clipboard == "FROM qwen2.5:0.5b"
+
+
+async def test_open_and_save_as_complete_paths_with_tab(tmp_path: Path) -> None:
+    (tmp_path / "tutor.Modelfile").write_text("FROM qwen2.5:0.5b\n")
+    app = editor_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await ready(pilot)
+        assert screen.doc.path is None
+        await pilot.press("ctrl+s")  # a new document: save as asks where
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptDialog), "save as")
+        assert isinstance(app.screen, PromptDialog) and app.screen.paths is not None
+        await pilot.press("escape")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptDialog), "the open dialog")
+        dialog = app.screen
+        assert isinstance(dialog, PromptDialog) and dialog.paths is not None
+        dialog.query_one(Input).value = f"{tmp_path}/tu"
+        await pilot.press("tab")
+        await wait_for(pilot, lambda: dialog.completions == 1, "the completion")
+        assert dialog.query_one(Input).value == f"{tmp_path}/tutor.Modelfile"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.editor.text.startswith("FROM"), "the file opened")

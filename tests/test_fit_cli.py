@@ -113,6 +113,18 @@ def test_onnx_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert any("max_length = 4096" in n for n in report["notes"])
 
 
+def test_onnx_folder_without_weights_is_no_fit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _genai_folder(tmp_path)
+    (folder / "model.onnx").unlink()
+    (folder / "model.onnx.data").unlink()
+    assert fit.run(_args(str(folder))) == 2
+    captured = capsys.readouterr()
+    assert "holds no weights" in captured.err and "nothing to fit" in captured.err
+    assert "Perfect" not in captured.out
+
+
 def test_unknown_model_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert fit.run(_args("no-such-model:9b"), catalog=load_catalog()) == 2
     captured = capsys.readouterr()

@@ -294,3 +294,76 @@ def test_genai_folder_errors(tmp_path: Path) -> None:
     (tmp_path / "genai_config.json").write_text(json.dumps({"model": {"decoder": {}}}))
     with pytest.raises(ModelFolderError, match=r"lacks model\.decoder\.num_hidden_layers"):
         read_genai_folder(tmp_path)
+
+
+def _header_only_gguf(path: Path, rows: int, vocab: int) -> int:
+    """A GGUF whose one F32 tensor of ``rows`` x 4096 is a sparse hole; returns the header size."""
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_block_count(1)
+    w.add_embedding_length(4096)
+    w.add_head_count(32)
+    w.add_token_list([f"token-{i}" for i in range(vocab)])
+    w.add_tensor_info("token_embd.weight", (rows, 4096), np.dtype(np.float32), rows * 4096 * 4)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_ti_data_to_file()
+    w.close()
+    header = path.stat().st_size
+    with path.open("r+b") as fh:  # the data section: a hole, instant and taking no disk
+        fh.truncate(header + (-header % 32) + rows * 4096 * 4)
+    return header
+
+
+def test_reads_only_the_header_whatever_the_data_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 4 GiB model reads as many bytes as a 2 MiB one with the same header (a vocabulary of
+    50,000 tokens, skipped without decoding): the tensor data is never read, nor mapped."""
+    import tui.core.gguf_info as gi
+
+    read: list[int] = []
+    real_open = gi.open_regular
+
+    class Counting:
+        def __init__(self, fh: Any) -> None:
+            self.fh = fh
+
+        def read(self, n: int = -1) -> bytes:
+            assert n >= 0, "a read of the whole file"
+            data = self.fh.read(n)
+            read[-1] += len(data)
+            return data
+
+        def fileno(self) -> int:
+            return int(self.fh.fileno())
+
+        def __enter__(self) -> Counting:
+            read.append(0)
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.fh.close()
+
+    monkeypatch.setattr(gi, "open_regular", lambda p: Counting(real_open(p)))
+    monkeypatch.setattr(gguf, "GGUFReader", None)  # no memory map of the file either
+    small, big = tmp_path / "small.gguf", tmp_path / "big.gguf"
+    header = _header_only_gguf(small, 64, 50_000)
+    assert _header_only_gguf(big, 262_144, 50_000) == header
+    assert big.stat().st_size > 4 * 1024**3 > 2 * 1024**2 > small.stat().st_size
+    a, b = read_gguf(small), read_gguf(big)
+    assert (a.n_params, b.n_params) == (64 * 4096, 262_144 * 4096)
+    assert b.weights_bytes == 4 * b.n_params and b.dims.vocab_size == 50_000
+    assert b.file_size == big.stat().st_size
+    reads_small, reads_big = read[1], read[3]  # [magic, header] per file
+    assert reads_small == reads_big
+    assert header <= reads_big <= header + gi._CHUNK
+
+
+def test_cut_inside_the_data_is_truncated(tmp_path: Path) -> None:
+    """The data is not read, but a file shorter than its tensors say is still found cut."""
+    path = tmp_path / "cut.gguf"
+    header = _header_only_gguf(path, 64, 10)
+    with path.open("r+b") as fh:
+        fh.truncate(header + 100)
+    with pytest.raises(GGUFError, match="damaged or truncated"):
+        read_gguf(path)

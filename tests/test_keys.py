@@ -75,7 +75,7 @@ async def test_footer_shows_the_screen_keys_first_and_fits(
         assert len(line) <= width
         assert line.lstrip().startswith("⏎ Chat  / Filter  s Sort  p Pull  d Delete")
         # The app's keys are one compact hint each, always at the right, never cut.
-        assert line.rstrip().endswith("1-7 Screens  ? More  q Quit")
+        assert line.rstrip().endswith("1-8 Screens  ? More  q Quit")
 
 
 async def test_cancel_comes_first_while_a_pull_runs(replay: ReplayServer) -> None:

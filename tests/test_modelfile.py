@@ -294,7 +294,8 @@ def test_create_fields_refuses_a_broken_file() -> None:
 
 
 def test_template_with_unclosed_action() -> None:
-    assert codes('FROM x\nTEMPLATE """{{ .Prompt }"""\n') == [(2, 10, "error", "template-syntax")]
+    # Go reports the stray "}" (column 24 of the Modelfile), not the start of the value.
+    assert codes('FROM x\nTEMPLATE """{{ .Prompt }"""\n') == [(2, 24, "error", "template-syntax")]
 
 
 # -- edits -----------------------------------------------------------------------------------

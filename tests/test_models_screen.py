@@ -25,7 +25,7 @@ from tui.store.drafts import AuditLog
 from tui.widgets.confirm import ChoiceDialog, ConfirmDialog
 from tui.widgets.model_table import ModelTable
 from tui.widgets.progress import OperationsPanel
-from tui.widgets.prompt import PromptDialog
+from tui.widgets.prompt import PathCompletion, PromptDialog
 
 SAMPLES = load_samples(FIXTURES / "monitor_samples.json")
 
@@ -206,6 +206,11 @@ async def test_import_gguf_file(replay: ReplayServer, tmp_path: Path) -> None:
         await pilot.press("i")
         dialog = app.screen
         assert isinstance(dialog, PromptDialog)
+        assert dialog.paths == PathCompletion(suffixes=(".gguf",))  # Tab completes the path
+        dialog.query_one(Input).value = str(tmp_path / "Tiny")
+        await pilot.press("tab")
+        await wait_for(pilot, lambda: dialog.completions == 1, "the path completed")
+        assert dialog.query_one(Input).value == str(gguf)
         dialog.query_one(Input).value = str(tmp_path / "missing.gguf")
         await pilot.press("enter")
         error = dialog.query_one("#prompt-error", Static)
@@ -242,6 +247,13 @@ async def test_register_onnx_folder_in_place(replay: ReplayServer, tmp_path: Pat
         await pilot.press("a")
         dialog = app.screen
         assert isinstance(dialog, PromptDialog)
+        assert dialog.paths == PathCompletion(dirs_only=True)
+        dialog.query_one(Input).value = f"{tmp_path}/mi"
+        await pilot.press("tab")
+        await wait_for(pilot, lambda: dialog.completions == 1, "the folder completed")
+        await pilot.press("tab")
+        await wait_for(pilot, lambda: dialog.completions == 2, "the folder completed again")
+        assert dialog.query_one(Input).value == f"{folder}/"
         dialog.query_one(Input).value = str(tmp_path)
         await pilot.press("enter")
         assert "no genai_config.json" in str(dialog.query_one("#prompt-error", Static).render())
@@ -296,6 +308,13 @@ async def test_copy_and_rename(replay: ReplayServer) -> None:
         screen = await ready(pilot)
         await highlight(pilot, screen, "qwen2.5:0.5b")
         await pilot.press("c")
+        await pilot.press("enter")  # the same name: the dialog says so and stays
+        assert "is its name now" in str(app.screen.query_one("#prompt-error", Static).render())
+        app.screen.query_one(Input).value = ""
+        await pilot.press("enter")
+        assert str(app.screen.query_one("#prompt-error", Static).render()) == (
+            "Type a new name, or press escape to cancel."
+        )
         app.screen.query_one(Input).value = "my-qwen:tuned"
         await pilot.press("enter")
         await wait_for(pilot, lambda: "my-qwen:tuned" in names(screen), "the copy")
@@ -393,3 +412,19 @@ async def test_folders_that_could_not_be_read_are_reported_not_dropped(
         await wait_for(pilot, lambda: "not read" in str(detail.render()), "the problem listed")
         text = str(detail.render())
         assert "broken/genai_config.json cannot be used: it is not valid JSON" in text
+
+
+async def test_an_embedding_model_is_not_offered_for_chat(replay: ReplayServer) -> None:
+    app = models_app(replay)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await ready(pilot)
+        await highlight(pilot, screen, "nomic-embed-text:latest")
+        # What the backend reports (capabilities: embedding), not the name, decides.
+        assert screen.query_one(ModelTable).current.info.capabilities == ("embedding",)  # type: ignore[union-attr]
+        assert not screen.check_action("chat", ())
+        screen.action_chat()
+        await pilot.pause()
+        assert app.screen is screen
+        assert any("cannot chat" in n.message for n in app._notifications)
+        await highlight(pilot, screen, "qwen2.5:0.5b")
+        assert screen.check_action("chat", ())

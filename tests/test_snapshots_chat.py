@@ -3,6 +3,8 @@ the gauge strip fed the recorded samples of tests/fixtures/monitor_samples.json.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,10 @@ from tui.app import make_app
 from tui.config import Config, data_dir
 from tui.monitor import Monitor, load_samples
 from tui.store.chats import open_chat_store
+from tui.store.db import DB_NAME
+
+MAR_2 = 1709380800.0  # 2024-03-02 12:00 UTC
+MAR_3 = 1709467200.0  # 2024-03-03 12:00 UTC
 
 REPLY = """Here is a **small** example:
 
@@ -43,6 +49,14 @@ def seeded_app():  # type: ignore[no-untyped-def]
     cut = store.add_message(session.id, "assistant", "", status="streaming", model="qwen2.5:0.5b")
     store.save_partial(cut.id, "For a batch, divide the")
     store.db.close()
+    # Fixed dates (the list shows them), at noon UTC so that no time zone moves the day.
+    with contextlib.closing(sqlite3.connect(data_dir() / DB_NAME)) as db, db:
+        db.execute(
+            "UPDATE sessions SET updated_at=?, created_at=? WHERE id=?", (MAR_2, MAR_2, older.id)
+        )
+        db.execute(
+            "UPDATE sessions SET updated_at=?, created_at=? WHERE id=?", (MAR_3, MAR_3, session.id)
+        )
     cfg = Config(
         ollama_host="127.0.0.1:1",
         model_dirs=[Path("/nonexistent/slmdeck-models")],
@@ -65,3 +79,8 @@ async def settle(pilot) -> None:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("size", [(100, 30), (80, 24)])
 def test_chat_screen_with_interrupted_reply(snap_compare, size) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(seeded_app(), terminal_size=size, run_before=settle)
+
+
+def test_chat_screen_at_80_with_the_sidebar_hidden(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    """f4 gives the conversation the 24 columns of the session list."""
+    assert snap_compare(seeded_app(), terminal_size=(80, 24), run_before=settle, press=["f4"])

@@ -21,6 +21,8 @@ from tui.monitor import Monitor, load_samples
 from tui.monitor.fmt import format_bytes
 from tui.monitor.sample import Sample
 from tui.screens.variants import VariantsScreen, next_ctx
+from tui.widgets.download_confirm import DownloadDialog
+from tui.widgets.progress import OperationsPanel
 
 SAMPLES = load_samples(FIXTURES / "monitor_samples.json")
 HOST_BW = 20e9
@@ -157,6 +159,22 @@ async def test_enter_pulls_a_variant_that_is_not_installed(replay: ReplayServer)
         screen.table.move_cursor(row=row)
         await pilot.pause()
         assert screen.check_action("choose", ())
+        variant = screen.rows[row].variant
+        assert variant.file_size > 0
+        # Enter asks first, with the download's size; n and escape pull nothing.
+        for no in ("n", "escape"):
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, DownloadDialog), "the question")
+            message = " ".join(str(w.render()) for w in app.screen.query(Static))
+            assert "qwen2.5:0.5b-instruct-q8_0" in message and "metered" in message
+            assert format_bytes(variant.file_size) in message
+            await pilot.press(no)
+            await wait_for(pilot, lambda: app.screen is screen, "the question gone")
+        assert not any(r.path == "/api/pull" for r in replay.requests)
+        assert not screen.query_one(OperationsPanel).running()
+        # Enter again, then enter (the answer under the cursor is yes) pulls.
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DownloadDialog), "the question")
         await pilot.press("enter")
         await wait_for(
             pilot,

@@ -15,7 +15,7 @@ from textual.worker import Worker
 
 from tui import __version__
 from tui.config import Config, config_dir, load_config
-from tui.controller import Controller, Event, OperationState, OperationUpdated
+from tui.controller import Controller, Event, HostChanged, OperationState, OperationUpdated
 from tui.messages import MonitorSampled
 from tui.palette import DeckCommands
 from tui.screens import SCREENS, load_screen
@@ -35,6 +35,7 @@ SCREEN_TITLES = {
     "monitor": "Monitor",
     "chat": "Chat",
     "bench": "Bench",
+    "fleet": "Fleet",
 }
 SCREEN_KEYS = {
     "backends": "1",
@@ -44,6 +45,7 @@ SCREEN_KEYS = {
     "monitor": "5",
     "chat": "6",
     "bench": "7",
+    "fleet": "8",
 }
 
 
@@ -86,7 +88,7 @@ class SlmdeckApp(App[None]):
                 id=f"app.screen.{name}",
                 tooltip=f"Go to the {SCREEN_TITLES.get(name, name)} screen",
             )
-            # Footer order follows the keys (1-7), whatever order screens were registered in.
+            # Footer order follows the keys (1-8), whatever order screens were registered in.
             for name in sorted(SCREENS, key=lambda n: SCREEN_KEYS.get(n, "~"))
             if name in SCREEN_KEYS
         ),
@@ -134,6 +136,8 @@ class SlmdeckApp(App[None]):
         # A theme picked from the palette is the theme of the next start too.
         self.theme_changed_signal.subscribe(self, self._theme_picked)
         self.controller.subscribe(self._operation_outcome)
+        self.controller.subscribe(self._host_changed)
+        self._show_host()
         self.switch_mode(self.start_screen)
         # Probing starts after the first paint so a slow or dead backend never delays it.
         self.call_after_refresh(self.controller.start)
@@ -153,6 +157,20 @@ class SlmdeckApp(App[None]):
                 severity="warning",
                 markup=False,
             )
+
+    def _host_changed(self, event: Event) -> None:
+        if isinstance(event, HostChanged):
+            self._show_host()
+
+    def _show_host(self) -> None:
+        """The header says which host the screens act on, when it is not this machine."""
+        from tui.core.sanitize import sanitize
+
+        name = self.controller.current_host
+        parts = [f"v{__version__}"] if name == "local" else [f"host {sanitize(name)}"]
+        if self.controller.read_only():
+            parts.append("read-only")
+        self.sub_title = " · ".join(parts)
 
     def _operation_outcome(self, event: Event) -> None:
         """One toast per finished pull, import or copy, whichever screen is shown (creates and

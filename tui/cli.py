@@ -19,7 +19,7 @@ from typing import Any
 from tui import __version__
 
 # Headless subcommand modules (tui.commands.<name>), each with register(subparsers).
-COMMAND_MODULES: tuple[str, ...] = ("check", "fit", "top")
+COMMAND_MODULES: tuple[str, ...] = ("check", "convert", "fit", "fleet", "top")
 
 
 def _human_size(n: int) -> str:
@@ -37,14 +37,25 @@ def _json_default(value: object) -> Any:
     return str(value)
 
 
-async def _discover() -> tuple[Any, Any]:
+async def _discover(host: str | None = None) -> tuple[Any, Any]:
+    """Probe the backends of this machine, or of ``host`` (a ``[[hosts]]`` name) when given."""
     from tui.config import load_config
     from tui.controller import Controller
 
     config = load_config()
     controller = Controller.from_config(config)
     controller.retry_interval = 0
+    if host:
+        from tui.backends.base import BackendError
+
+        try:
+            controller.host(host)
+        except BackendError as exc:
+            print(f"slmdeck: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
     try:
+        if host:
+            await controller.use_host(host)
         await controller.discover()
     finally:
         await controller.aclose()
@@ -62,7 +73,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     """List installed models across every backend."""
     from tui.core.sanitize import sanitize
 
-    config, controller = asyncio.run(_discover())
+    config, controller = asyncio.run(_discover(args.host))
     models = controller.all_models()
     if args.json:
         out = {
@@ -125,13 +136,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     from tui.config import config_path, data_dir
     from tui.core.sanitize import sanitize
+    from tui.core.text import plural
 
-    config, controller = asyncio.run(_discover())
+    config, controller = asyncio.run(_discover(args.host))
     print(f"slmdeck {__version__} on Python {platform.python_version()} ({sys.platform})")
-    cfg = config_path()
-    print(f"config: {cfg} ({'read' if config.source else 'not present, defaults used'})")
-    for problem in config.problems:
-        print(f"  problem: {sanitize(problem)}")
+    from tui.commands.doctor import config_report
+
+    for line in config_report(config_path(), config):
+        print(line)
     print(f"data:   {data_dir()}")
     for dist in ("textual", "ollama", "onnxruntime-genai", "httpx", "psutil", "nvidia-ml-py"):
         try:
@@ -157,13 +169,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(f"  {path}: {'ok' if path.is_dir() else 'missing'}")
     if config.foundry_cache:
         print(f"  Foundry Local cache: {config.foundry_cache}")
-    from tui.monitor.gpu import NvmlReader
+    from tui.monitor.gpu_auto import AutoGpuReader
 
-    reader = NvmlReader()
+    # The sampler the gauges use: NVML first, then amdgpu, i915/xe or Jetson sysfs.
+    reader = AutoGpuReader()
     gpus = reader.read()
     for gpu in gpus:
         memory = f"{_human_size(gpu.memory_total)} memory" if gpu.memory_total else "memory N/A"
-        print(f"GPU {gpu.index}: {gpu.name}, {memory}")
+        shared = ", shared with the CPU" if gpu.unified else ""
+        print(f"GPU {gpu.index}: {sanitize(gpu.name)} ({reader.kind}), {memory}{shared}")
     if not gpus:
         print(f"GPU: {reader.status or 'none found'}")
     reader.close()
@@ -171,12 +185,24 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     up = 0
     for s in controller.states.values():
         up += s.status.value == "up"
-        models = f", {s.model_count} models" if s.status.value == "up" else ""
+        models = f", {plural(s.model_count, 'model')}" if s.status.value == "up" else ""
         print(f"  {s.id} [{s.kind}] {sanitize(s.location)}: {s.status.value}{models}")
         print(f"    {sanitize(s.detail)}")
         for problem in _problems(controller, s.id):
             print(f"    skipped: {sanitize(problem)}")
     return 0 if up else 1
+
+
+def _ui_config(args: argparse.Namespace) -> Any:
+    """The settings the app runs with: the file's, read-only with ``--readonly``."""
+    from dataclasses import replace
+
+    from tui.config import load_config
+
+    config = load_config()
+    if getattr(args, "readonly", False):
+        config.fleet = replace(config.fleet, readonly=True)
+    return config
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -188,7 +214,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
         k: v for k, v in (("model", args.model), ("backend", args.backend), ("file", file)) if v
     }
     try:
-        app = make_app(start_screen=args.screen, screen_options=options)
+        app = make_app(_ui_config(args), start_screen=args.screen, screen_options=options)
     except ValueError as exc:
         print(f"slmdeck: {exc}", file=sys.stderr)
         return 2
@@ -207,18 +233,37 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"slmdeck {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
+    from tui.screens import SCREENS  # names only: no Textual import
+
+    screens = ", ".join(SCREENS)
+    parser.epilog = f"screens (slmdeck ui --screen NAME, keys 1-{len(SCREENS)}): {screens}"
     ui = sub.add_parser("ui", help="open the app (the default)")
-    ui.add_argument("--screen", default="backends", help="screen to open at")
-    ui.add_argument("--model", help="model to select (chat, variants, editor)")
+    ui.add_argument(
+        "--screen",
+        default="backends",
+        type=str.lower,
+        metavar="NAME",
+        help=f"screen to open at, any case: {screens} (default: backends)",
+    )
+    ui.add_argument(
+        "--model", help="model to select (chat, variants, editor); chat says if it is not installed"
+    )
     ui.add_argument("--backend", help="backend of --model")
     ui.add_argument("--file", help="Modelfile or inference_model.json to open (editor)")
+    ui.add_argument(
+        "--readonly",
+        action="store_true",
+        help="refuse pull, delete, create, copy and unload on every host (hides their keys)",
+    )
     ui.set_defaults(func=cmd_ui)
 
     models = sub.add_parser("models", help="list installed models across backends")
     models.add_argument("--json", action="store_true", help="machine-readable output")
+    models.add_argument("--host", metavar="NAME", help="a [[hosts]] host's models (default: here)")
     models.set_defaults(func=cmd_models)
 
     doctor = sub.add_parser("doctor", help="show what slmdeck found, and why not")
+    doctor.add_argument("--host", metavar="NAME", help="check a [[hosts]] host's backends")
     doctor.set_defaults(func=cmd_doctor)
 
     for name in COMMAND_MODULES:

@@ -12,9 +12,12 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.core.safe_files import read_regular_text
+
+if TYPE_CHECKING:
+    from tui.fleet.hosts import FleetSettings, Host
 
 APP_NAME = "slmdeck"
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
@@ -92,6 +95,13 @@ class Config:
     hardware_unified: bool | None = None
     """``[hardware] unified``: the CPU and GPU share one memory pool (true) or not (false);
     None: detected (Jetson, AMD APU, Intel iGPU are unified)."""
+    hosts: list[Host] = field(default_factory=list)
+    """The fleet: ``[[hosts]]`` (and ``[fleet] hostfile``'s), the local host first; empty until
+    :func:`load_config` reads them (the controller then knows the local host only)."""
+    fleet: FleetSettings = field(default_factory=lambda: _fleet_defaults())
+    """``[fleet]``: hostfile, prometheus, interval, timeout, readonly (``--readonly`` too)."""
+    fleet_tables: dict[str, Any] = field(default_factory=dict)
+    """The file's own ``[[hosts]]`` and ``[fleet]``, written back unchanged by :func:`save_config`."""
     source: Path | None = None
     """The file this was read from (None: defaults only)."""
     problems: list[str] = field(default_factory=list)
@@ -100,6 +110,38 @@ class Config:
     """Values that came from the environment or a default found on disk, not from the file, keyed
     by field (``ollama_host`` maps to the file's own value, ``model_dirs`` to the added dirs,
     ``foundry_cache`` to None): :func:`save_config` writes the file's values back, never these."""
+
+
+def _fleet_defaults() -> FleetSettings:
+    from tui.fleet.hosts import FleetSettings
+
+    return FleetSettings()
+
+
+def local_fleet_host(cfg: Config) -> Host:
+    """The local host of the fleet, from the single-host settings (Ollama, ``[[openai]]``)."""
+    from tui.fleet.hosts import check_url, local_host
+
+    host = cfg.ollama_host.strip()
+    if "://" not in host:
+        host = f"http://{host}"
+    if check_url(host) is not None:
+        host = DEFAULT_OLLAMA_HOST
+    return local_host(
+        host if cfg.ollama_enabled else "",
+        [(e.name, e.url, e.api_key_env) for e in cfg.openai if e.enabled and not check_url(e.url)],
+    )
+
+
+def read_fleet(cfg: Config, data: dict[str, Any], base_dir: Path) -> None:
+    """Fill ``cfg.hosts`` and ``cfg.fleet`` from the file's ``[[hosts]]`` and ``[fleet]``; each
+    problem met becomes one line of ``cfg.problems``."""
+    from tui.fleet.hosts import hosts_from_toml
+
+    cfg.fleet_tables = {k: data[k] for k in ("hosts", "fleet") if k in data}
+    hosts, settings, problems = hosts_from_toml(data, base_dir, local_fleet_host(cfg))
+    cfg.hosts, cfg.fleet = hosts, settings
+    cfg.problems.extend(problems)
 
 
 def _as_paths(values: Any, problems: list[str], key: str) -> list[Path]:
@@ -301,6 +343,7 @@ def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> 
     cfg = Config()
     problems = cfg.problems
     path = path or config_path()
+    data: dict[str, Any] = {}
     if path.exists():
         try:
             # Never a plain open(): a FIFO or device as the config file would block for good.
@@ -326,6 +369,8 @@ def load_config(path: Path | None = None, env: dict[str, str] | None = None) -> 
         if default_cache.is_dir():
             cfg.env_only["foundry_cache"] = None
             cfg.foundry_cache = default_cache
+    # After OLLAMA_HOST: the local host of the fleet is the Ollama slmdeck talks to.
+    read_fleet(cfg, data if cfg.source is not None else {}, path.parent)
     return cfg
 
 
@@ -362,6 +407,8 @@ def to_toml_dict(cfg: Config) -> dict[str, Any]:
         data["hardware"] = hardware
     if cfg.foundry_cache is not None and "foundry_cache" not in cfg.env_only:
         data["onnx"]["foundry_cache"] = str(cfg.foundry_cache)
+    # The fleet is edited in the file only: kept as written (a --readonly run never saves it).
+    data.update(cfg.fleet_tables)
     return data
 
 

@@ -49,6 +49,9 @@ if TYPE_CHECKING:
     from tui.config import Config
     from tui.core.benchmark import Benchmark, BenchSpec
     from tui.core.chat.session import ChatSession
+    from tui.fleet.collector import FleetCollector
+    from tui.fleet.hosts import FleetSettings, Host
+    from tui.fleet.model import HostView
     from tui.monitor.monitor import Monitor
     from tui.persist import BenchResults, ChatHistory, DraftBook
     from tui.store.chats import ChatStore
@@ -129,7 +132,28 @@ class OperationUpdated:
     operation: Operation
 
 
-Event = BackendChanged | ModelsChanged | OperationUpdated
+@dataclass(frozen=True, slots=True)
+class FleetChanged:
+    """The fleet's views changed (at most every few tenths of a second while a poll runs, and
+    once at its end); ``hosts`` is the whole snapshot, the local host first."""
+
+    hosts: tuple[HostView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HostChanged:
+    """The current host changed: every backend, model list and state now belongs to ``name``."""
+
+    name: str
+    readonly: bool
+
+
+class ReadOnlyRefused(InvalidInput):
+    """A mutating operation (pull, delete, create, copy, rename, unload, import) asked for while
+    the current host, or the whole app, is read-only."""
+
+
+Event = BackendChanged | ModelsChanged | OperationUpdated | FleetChanged | HostChanged
 Listener = Callable[[Event], None]
 
 
@@ -154,6 +178,33 @@ class FolderAdded:
 
 
 _Store = TypeVar("_Store", "ChatHistory", "DraftBook", "BenchResults")
+
+_MUTATING = frozenset(
+    {
+        Capability.PULL,
+        Capability.DELETE,
+        Capability.CREATE,
+        Capability.COPY,
+        Capability.UNLOAD,
+        Capability.IMPORT,
+    }
+)
+"""Capabilities a read-only host does not offer (so screens hide their keys)."""
+
+
+@dataclass(slots=True)
+class _HostContext:
+    """One host's backend clients, their states and models (the controller's while current)."""
+
+    backends: dict[str, Backend]
+    states: dict[str, BackendState]
+    models: dict[str, tuple[ModelInfo, ...]]
+
+
+def _default_config() -> Config:
+    from tui.config import Config
+
+    return Config()
 
 
 def build_backends(config: Config) -> list[Backend]:
@@ -183,6 +234,26 @@ def build_backends(config: Config) -> list[Backend]:
                     )
                 )
     return backends
+
+
+def backends_for_host(config: Config, host: Host) -> list[Backend]:
+    """The backend clients of a remote ``host``: its Ollama and OpenAI-compatible servers, built
+    as :func:`build_backends` builds the local ones, from a copy of ``config`` with that host's
+    URLs (no proxy, no ONNX folders: those run in this process, on this machine)."""
+    from dataclasses import replace as copy_with
+
+    from tui.config import OpenAIEndpoint
+
+    remote = copy_with(
+        config,
+        ollama_host=host.ollama or config.ollama_host,
+        ollama_enabled=bool(host.ollama),
+        ollama_proxy="",
+        openai=[OpenAIEndpoint(s.name, s.url, s.api_key_env) for s in host.openai],
+        model_dirs=[],
+        foundry_cache=None,
+    )
+    return [b for b in build_backends(remote) if b.kind != "onnx"]
 
 
 def _write_export(path: Path, text: str) -> None:
@@ -267,7 +338,16 @@ class Controller:
         schedule: Scheduler = loop_scheduler,
         audit: AuditWriter | None = None,
         data_dir: Path | None = None,
+        hosts: Sequence[Host] = (),
+        fleet_settings: FleetSettings | None = None,
+        host_backends: Callable[[Host], Sequence[Backend]] | None = None,
     ) -> None:
+        """Args (the less obvious):
+        hosts: The fleet (``[[hosts]]``), the local host first; none: the local host only.
+        fleet_settings: ``[fleet]`` (interval, timeout, read-only…).
+        host_backends: Builds the backend clients of a remote host when it becomes the current
+            one (default: :func:`backends_for_host` with default settings).
+        """
         self.backends: dict[str, Backend] = {b.id: b for b in backends}
         self.states: dict[str, BackendState] = {
             b.id: BackendState(b.id, b.kind, b.location, capabilities=b.capabilities)
@@ -298,6 +378,7 @@ class Controller:
         self._data_dir = data_dir
         self._stores: dict[str, object] = {}
         self._store_lock: asyncio.Lock | None = None
+        self._init_fleet(hosts, fleet_settings, host_backends)
 
     @classmethod
     def from_config(cls, config: Config, *, monitor: Monitor | None = None) -> Controller:
@@ -315,6 +396,9 @@ class Controller:
             disk_paths=monitor_disk_paths(config),
             audit=AuditFile(folder),
             data_dir=folder,
+            hosts=config.hosts,
+            fleet_settings=config.fleet,
+            host_backends=lambda host: backends_for_host(config, host),
         )
 
     @property
@@ -350,8 +434,10 @@ class Controller:
         """Free a loaded model's memory now, then re-read what is loaded.
 
         Raises:
-            BackendError: The backend cannot unload models or refused (the message says why).
+            BackendError: The backend cannot unload models or refused (the message says why);
+                :class:`ReadOnlyRefused` on a read-only host.
         """
+        self._refuse("unload", backend_id)
         await self.backend(backend_id).unload(name)
         await self.refresh_loaded_models()
 
@@ -370,6 +456,151 @@ class Controller:
         add(path)
         self.states[backend_id] = replace(self.states[backend_id], location=backend.location)
         return await self.refresh(backend_id)
+
+    # ------------------------------------------------------------------ hosts and the fleet
+
+    def _init_fleet(
+        self,
+        hosts: Sequence[Host],
+        settings: FleetSettings | None,
+        host_backends: Callable[[Host], Sequence[Backend]] | None,
+    ) -> None:
+        from tui.fleet.hosts import LOCAL, FleetSettings, Host
+
+        listed = list(hosts)
+        if not listed or listed[0].name != LOCAL:
+            listed.insert(0, Host(name=LOCAL))
+        self.hosts: tuple[Host, ...] = tuple(listed)
+        """The fleet, the local host first (the default context)."""
+        self.fleet_settings: FleetSettings = settings or FleetSettings()
+        self.current_host: str = LOCAL
+        """The host every screen acts on (:meth:`use_host` changes it)."""
+        self._host_backends = host_backends
+        self._contexts: dict[str, _HostContext] = {
+            LOCAL: _HostContext(self.backends, self.states, self.models)
+        }
+        self._watches: dict[str, asyncio.Task[None]] = {}
+        self._fleet: FleetCollector | None = None
+        self._fleet_unsubscribe: Callable[[], None] | None = None
+
+    def host(self, name: str | None = None) -> Host:
+        """The host named ``name`` (default: the current one).
+
+        Raises:
+            BackendUnavailable: No host of that name is configured.
+        """
+        wanted = self.current_host if name is None else name
+        for host in self.hosts:
+            if host.name == wanted:
+                return host
+        names = ", ".join(h.name for h in self.hosts)
+        raise BackendUnavailable(f"No host named {wanted!r} is configured (hosts: {names})")
+
+    def fleet(self) -> list[HostView]:
+        """Every host's latest view (empty until :meth:`start_fleet`); never waits on a host."""
+        return self._fleet.snapshot() if self._fleet is not None else []
+
+    @property
+    def fleet_started(self) -> bool:
+        return self._fleet is not None
+
+    def start_fleet(self, collector: FleetCollector | None = None, *, run: bool = True) -> None:
+        """Begin polling the fleet (the Fleet screen's first showing, or start-up with hosts
+        configured); later calls do nothing.
+
+        Args:
+            collector: One to use instead of one built from :attr:`hosts` (tests, benchmarks).
+            run: Poll every interval in a task; False: only when :meth:`poll_fleet` (or the
+                collector's ``poll_once``) is called, as tests do with a clock of their own.
+        """
+        if self._fleet is not None:
+            return
+        if collector is None:
+            from tui.fleet.collector import FleetCollector
+
+            collector = FleetCollector(self.hosts, self.fleet_settings)
+        self._fleet = collector
+        self._fleet_unsubscribe = collector.subscribe(
+            lambda views: self._emit(FleetChanged(tuple(views)))
+        )
+        if run:
+            self._spawn(collector.start(), "fleet:start")
+
+    async def poll_fleet(self) -> list[HostView]:
+        """Poll every due endpoint of the fleet now (key r on the Fleet screen)."""
+        if self._fleet is None:
+            self.start_fleet()
+        assert self._fleet is not None
+        return await self._fleet.poll_once()
+
+    def read_only(self, backend_id: str = "") -> bool:
+        """True when mutating operations (pull, delete, create, copy, rename, unload, import) are
+        refused on ``backend_id`` (every backend of the current host shares its setting)."""
+        from tui.fleet.hosts import ReadOnlyPolicy
+
+        host = self.host()
+        return not ReadOnlyPolicy.of([host], self.fleet_settings).allows("delete", host.name)
+
+    def _refuse(self, operation: str, backend_id: str = "") -> None:
+        """Raise :class:`ReadOnlyRefused` when ``operation`` may not run on the current host."""
+        from tui.fleet.hosts import ReadOnlyError, check_mutation
+
+        try:
+            check_mutation(
+                "delete" if operation == "rename" else operation, self.host(), self.fleet_settings
+            )
+        except ReadOnlyError as exc:
+            scope = str(exc).partition(": ")[2]
+            raise ReadOnlyRefused(f"{operation} refused: {scope}", backend=backend_id) from None
+
+    async def use_host(self, name: str) -> None:
+        """Make host ``name`` the current context: the controller's backends become its Ollama
+        and OpenAI-compatible servers, which are probed again; listeners get the backends' states
+        and models (as at start-up) and :class:`HostChanged`.
+
+        A host's clients are kept once built, so running operations on the host left go on, and
+        coming back is instant.
+
+        Raises:
+            BackendUnavailable: No host of that name is configured.
+        """
+        host = self.host(name)
+        if name == self.current_host:
+            return
+        context = self._contexts.get(name)
+        if context is None:
+            factory = self._host_backends or (lambda h: backends_for_host(_default_config(), h))
+            built = list(factory(host))
+            context = _HostContext(
+                {b.id: b for b in built},
+                {
+                    b.id: BackendState(b.id, b.kind, b.location, capabilities=b.capabilities)
+                    for b in built
+                },
+                {b.id: () for b in built},
+            )
+            self._contexts[name] = context
+        for task in self._watches.values():
+            task.cancel()
+        self._watches = {}
+        gone = [b for b in self.backends if b not in context.backends]
+        self.backends, self.states, self.models = context.backends, context.states, context.models
+        self.current_host = name
+        self.loaded_models = None
+        if self._monitor is not None:
+            self._monitor.set_loaded_models(())
+        for backend_id in gone:
+            self._emit(ModelsChanged(backend_id, ()))
+        for backend_id, state in self.states.items():
+            self._emit(BackendChanged(state))
+            self._emit(ModelsChanged(backend_id, self.models[backend_id]))
+        self._emit(HostChanged(name, self.read_only()))
+        if self._started:
+            self._watch_all()
+
+    def _watch_all(self) -> None:
+        for backend_id in self.backends:
+            self._watches[backend_id] = self._spawn(self._watch(backend_id), f"watch:{backend_id}")
 
     # ------------------------------------------------------------------ events
 
@@ -394,12 +625,14 @@ class Controller:
     # ------------------------------------------------------------------ discovery
 
     def start(self) -> None:
-        """Begin probing every backend concurrently; returns at once."""
+        """Begin probing every backend concurrently, and polling the fleet when hosts are
+        configured; returns at once."""
         if self._started:
             return
         self._started = True
-        for backend_id in self.backends:
-            self._spawn(self._watch(backend_id), f"watch:{backend_id}")
+        self._watch_all()
+        if len(self.hosts) > 1:
+            self.start_fleet()
 
     async def _watch(self, backend_id: str) -> None:
         while True:
@@ -411,6 +644,8 @@ class Controller:
     async def refresh(self, backend_id: str) -> BackendState:
         """Probe one backend and re-read its models; never raises."""
         backend = self.backends[backend_id]
+        # The host may change while this waits: what it learns goes to the host it asked.
+        states, models_of = self.states, self.models
         try:
             detail = await asyncio.wait_for(backend.probe(), self.probe_timeout)
             models: tuple[ModelInfo, ...] = ()
@@ -418,31 +653,38 @@ class Controller:
                 models = tuple(await asyncio.wait_for(backend.list_models(), 30.0))
         except TimeoutError:
             state = self._set_state(
+                states,
                 backend_id,
                 BackendStatus.DOWN,
                 f"{backend.location} did not answer within {self.probe_timeout:g} s",
             )
         except BackendError as exc:
-            state = self._set_state(backend_id, BackendStatus.DOWN, str(exc))
+            state = self._set_state(states, backend_id, BackendStatus.DOWN, str(exc))
         except Exception as exc:  # an unexpected bug in a backend: show it, don't crash
             log.exception("probe of %s failed", backend_id)
             state = self._set_state(
-                backend_id, BackendStatus.DOWN, f"unexpected error: {type(exc).__name__}: {exc}"
+                states,
+                backend_id,
+                BackendStatus.DOWN,
+                f"unexpected error: {type(exc).__name__}: {exc}",
             )
         else:
-            self.models[backend_id] = models
+            models_of[backend_id] = models
             state = self._set_state(
+                states,
                 backend_id,
                 BackendStatus.UP,
                 detail,
                 len(models),
                 tuple(getattr(backend, "problems", ())),
             )
-            self._emit(ModelsChanged(backend_id, models))
+            if states is self.states:
+                self._emit(ModelsChanged(backend_id, models))
             return state
-        if self.models[backend_id]:
-            self.models[backend_id] = ()
-            self._emit(ModelsChanged(backend_id, ()))
+        if models_of[backend_id]:
+            models_of[backend_id] = ()
+            if states is self.states:
+                self._emit(ModelsChanged(backend_id, ()))
         return state
 
     async def refresh_all(self) -> list[BackendState]:
@@ -454,6 +696,7 @@ class Controller:
 
     def _set_state(
         self,
+        states: dict[str, BackendState],
         backend_id: str,
         status: BackendStatus,
         detail: str,
@@ -461,15 +704,16 @@ class Controller:
         problems: tuple[str, ...] = (),
     ) -> BackendState:
         state = replace(
-            self.states[backend_id],
+            states[backend_id],
             status=status,
             detail=detail,
             model_count=count,
             checked_at=time.time(),
             problems=problems,
         )
-        self.states[backend_id] = state
-        self._emit(BackendChanged(state))
+        states[backend_id] = state
+        if states is self.states:
+            self._emit(BackendChanged(state))
         return state
 
     # ------------------------------------------------------------------ queries
@@ -484,9 +728,14 @@ class Controller:
             raise BackendUnavailable(f"No backend named {backend_id!r} is configured") from None
 
     def capabilities(self, backend_id: str) -> frozenset[Capability]:
-        """What ``backend_id`` can do (nothing, for a backend that is not configured)."""
+        """What ``backend_id`` can do (nothing, for a backend that is not configured); on a
+        read-only host, nothing that changes a model store or frees memory."""
         backend = self.backends.get(backend_id)
-        return backend.capabilities if backend is not None else frozenset()
+        if backend is None:
+            return frozenset()
+        if self.read_only(backend_id):
+            return backend.capabilities - _MUTATING
+        return backend.capabilities
 
     def supports(self, backend_id: str, capability: Capability) -> bool:
         return capability in self.capabilities(backend_id)
@@ -503,7 +752,7 @@ class Controller:
         return [
             b.id
             for b in self.backends.values()
-            if (capability is None or b.supports(capability))
+            if (capability is None or capability in self.capabilities(b.id))
             and (not kind or b.kind == kind)
             and (not up or self.states[b.id].status is BackendStatus.UP)
         ]
@@ -511,7 +760,7 @@ class Controller:
     def can_rename(self, backend_id: str) -> bool:
         """True when the backend renames models, or can copy and delete them."""
         backend = self.backends.get(backend_id)
-        if backend is None:
+        if backend is None or self.read_only(backend_id):
             return False
         return (
             callable(getattr(backend, "rename", None))
@@ -591,6 +840,7 @@ class Controller:
         Raises:
             BackendError: The model was not deleted (the message says why).
         """
+        self._refuse("delete", backend_id)
         try:
             await self.backend(backend_id).delete(name)
         except BackendError as exc:
@@ -605,6 +855,7 @@ class Controller:
         Raises:
             BackendError: Nothing was copied (the message says why).
         """
+        self._refuse("copy", backend_id)
         what = f"{source} -> {target}"
         try:
             await self.backend(backend_id).copy(source, target)
@@ -624,6 +875,7 @@ class Controller:
         Raises:
             BackendError: The rename did not happen, or only its copy did (the message says which).
         """
+        self._refuse("rename", backend_id)
         backend = self.backend(backend_id)
         what = f"{source} -> {target}"
         try:
@@ -668,12 +920,18 @@ class Controller:
             raise BackendResponseError(problem, backend=backend.id)
 
     def pull(self, backend_id: str, name: str) -> Operation:
-        """Start pulling model ``name`` into ``backend_id`` as an operation."""
+        """Start pulling model ``name`` into ``backend_id`` as an operation.
+
+        Raises:
+            ReadOnlyRefused: The current host is read-only (nothing is started).
+        """
+        self._refuse("pull", backend_id)
         backend = self.backend(backend_id)
         return self.run_operation("pull", f"pull {name}", backend_id, lambda: backend.pull(name))
 
     def import_gguf(self, backend_id: str, path: Path, name: str) -> Operation:
         """Import a local GGUF file as model ``name`` (hash, upload the blob, create)."""
+        self._refuse("import", backend_id)
         backend = self.backend(backend_id)
         return self.run_operation(
             "import", f"import {name}", backend_id, lambda: backend.import_gguf(path, name)
@@ -688,6 +946,7 @@ class Controller:
         adapters: Sequence[Path] = (),
     ) -> Operation:
         """Create model ``request.model``; local weight and adapter files are uploaded first."""
+        self._refuse("create", backend_id)
         backend = self.backend(backend_id)
 
         def steps() -> AsyncIterator[Progress]:
@@ -748,6 +1007,7 @@ class Controller:
 
         ``registered`` is told the outcome of the registration once the copy is done.
         """
+        self._refuse("import", backend_id)
         managed = self.data_dir / "models"
         target = managed / folder.name
 
@@ -981,7 +1241,15 @@ class Controller:
                 log.exception("closing a store failed")
         if self._monitor is not None:
             self._monitor.close()
-        for backend in self.backends.values():
+        if self._fleet is not None:
+            if self._fleet_unsubscribe is not None:
+                self._fleet_unsubscribe()
+            try:
+                await self._fleet.aclose()
+            except Exception:
+                log.exception("closing the fleet collector failed")
+        every = [b for context in self._contexts.values() for b in context.backends.values()]
+        for backend in every or list(self.backends.values()):
             try:
                 await backend.aclose()
             except Exception:

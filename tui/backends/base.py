@@ -92,6 +92,9 @@ class ModelInfo:
     path: str | None = None
     """Folder or file on this machine, for in-process backends."""
     context_length: int | None = None
+    capabilities: tuple[str, ...] = ()
+    """What the model can do as the backend lists it (Ollama: ``completion``, ``embedding``,
+    ``tools``, ``thinking``...); empty when the listing does not say."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -475,6 +475,8 @@ class OllamaBackend(Backend):
                     modified=m.modified_at,
                     digest=m.digest or "",
                     format=(d.format if d else None) or "",
+                    # Not in ollama-python's model of an entry; recent Ollama lists it there.
+                    capabilities=_capabilities(entry),
                 )
             )
         if invalid and len(invalid) == len(entries):
@@ -885,3 +887,9 @@ def _missing_manifest(message: str) -> bool:
     ``pull model manifest: file does not exist``; registries answer ``manifest unknown``)."""
     text = message.lower()
     return "manifest" in text and ("file does not exist" in text or "unknown" in text)
+
+
+def _capabilities(entry: object) -> tuple[str, ...]:
+    """The ``capabilities`` of an ``/api/tags`` entry (empty when it has none)."""
+    caps = entry.get("capabilities") if isinstance(entry, dict) else None
+    return tuple(c for c in caps if isinstance(c, str)) if isinstance(caps, list) else ()

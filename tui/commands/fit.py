@@ -49,6 +49,7 @@ from tui.core.quant import (
     rank_variants,
 )
 from tui.core.sanitize import sanitize
+from tui.core.text import format_params, plural
 
 if TYPE_CHECKING:
     from tui.backends.base import Backend, Capability, ModelDetails, ModelInfo
@@ -185,7 +186,7 @@ def _human(n: float) -> str:
 def _dims_line(d: ArchDims) -> str:
     parts = [
         f"{d.arch or '?'}",
-        f"{d.n_layers} layers",
+        plural(d.n_layers, "layer"),
         f"embd {d.n_embd}",
         f"heads {d.n_heads}/{d.n_kv_heads} kv",
         f"head dim {d.head_dim_k}",
@@ -193,7 +194,7 @@ def _dims_line(d: ArchDims) -> str:
         f"vocab {d.vocab_size}",
     ]
     if d.n_params:
-        parts.append(f"{d.n_params / 1e9:.2f}B params")
+        parts.append(f"{format_params(d.n_params)} params")
     if d.is_moe:
         parts.append(f"MoE {d.expert_used_count}/{d.expert_count} experts")
     if d.n_sliding_layers:

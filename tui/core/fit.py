@@ -91,12 +91,22 @@ def _onnx_precision(name: str) -> str:
     return next((p for p in ONNX_PRECISIONS if p in lowered), "onnx")
 
 
+def _require_weights(folder: Path, weights: int) -> None:
+    """A folder with no weights is nothing to fit: never graded "Perfect" for 0 bytes."""
+    if weights <= 0:
+        raise FitInputError(
+            f"{folder} holds no weights (no .onnx or .onnx.data file): nothing to fit; "
+            f"slmdeck check {folder} lists what the folder lacks"
+        )
+
+
 def _from_path(path: Path) -> ResolvedModel:
     if path.is_dir():
         try:
             onnx = read_genai_folder(path)
         except ModelFolderError as exc:
             raise FitInputError(str(exc)) from None
+        _require_weights(path, onnx.weights_bytes)
         precision = _onnx_precision(path.name)
         variant = Variant(path.name, precision, 0.0, onnx.weights_bytes, installed=True)
         onnx_notes = (
@@ -254,6 +264,7 @@ def onnx_resolved(info: ModelInfo, siblings: Sequence[ModelInfo], n_params: int)
         main = read_genai_folder(info.path)
     except ModelFolderError as exc:
         raise FitInputError(str(exc)) from None
+    _require_weights(Path(info.path), main.weights_bytes)
     dims = replace(main.dims, n_params=n_params)
     shape = (dims.n_layers, dims.n_embd, dims.n_heads, dims.n_kv_heads, dims.vocab_size)
     variants: list[Variant] = []
@@ -266,6 +277,8 @@ def onnx_resolved(info: ModelInfo, siblings: Sequence[ModelInfo], n_params: int)
         except ModelFolderError:
             continue
         d = other.dims
+        if not other.weights_bytes:
+            continue  # a sibling without weights is no variant to fit
         if (d.n_layers, d.n_embd, d.n_heads, d.n_kv_heads, d.vocab_size) != shape:
             continue
         precision = (m.quantization or "").lower()

@@ -1,7 +1,9 @@
 """Real architecture numbers from the files themselves: GGUF headers, Ollama's /api/show, ONNX folders.
 
-``read_gguf`` memory-maps the file and parses every header field, which takes a second or two for a
-large vocabulary: callers run it from a worker thread.
+``read_gguf`` reads only the header (key/values and tensor infos) with plain sequential reads, never
+the tensor data, and skips long arrays such as the vocabulary without decoding them: a multi-GB
+file costs its header's bytes (a few MB for a 150K-token vocabulary). Callers still run it from a
+worker thread, since the file may be on a slow disk.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import struct
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -72,27 +75,16 @@ def read_gguf(path: str | Path) -> GGUFInfo:
     if magic != GGUF_MAGIC:
         raise GGUFError(f"{p} is not a GGUF file (it does not start with the GGUF magic bytes)")
 
-    import gguf
-
     try:
-        reader = gguf.GGUFReader(p, "r")
-        kv: dict[str, Any] = {}
-        for name, fld in reader.fields.items():
-            if name.startswith("GGUF."):
-                continue
-            is_array = bool(fld.types) and fld.types[0] == gguf.GGUFValueType.ARRAY
-            if is_array and len(fld.data) > _SHORT_ARRAY:
-                continue
-            kv[name] = fld.contents()
-        tokens = reader.fields.get("tokenizer.ggml.tokens")
-        n_tokens = len(tokens.data) if tokens is not None else 0
-        tensors = [
-            (t.name, t.tensor_type.name, int(t.n_elements), int(t.n_bytes)) for t in reader.tensors
-        ]
-    except Exception as exc:  # gguf raises bare ValueError/IndexError/struct.error on bad input
+        with open_regular(p) as fh:
+            header = _read_header(fh, file_size)
+    except OSError as exc:
+        raise GGUFError(f"{p} cannot be read ({exc.strerror or exc})") from None
+    except (_Truncated, ValueError, struct.error, UnicodeDecodeError) as exc:
         raise GGUFError(
             f"{p} is damaged or truncated and its GGUF header cannot be read ({exc})"
         ) from None
+    kv, n_tokens, tensors = header.kv, header.n_tokens, header.tensors
     if not tensors:
         raise GGUFError(f"{p} is a GGUF file without tensors, so it holds no model weights")
 
@@ -123,6 +115,183 @@ def read_gguf(path: str | Path) -> GGUFInfo:
         file_size=file_size,
         metadata=kv,
     )
+
+
+class _Truncated(Exception):
+    """The header ends before the bytes it announces."""
+
+
+_CHUNK = 1 << 16
+"""Bytes asked of the file per read: large enough that a vocabulary is a few dozen reads."""
+
+
+class _Cursor:
+    """Sequential little- or big-endian reads over a file, in chunks, never seeking back."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh = fh
+        self.buf = b""
+        self.pos = 0
+        self.offset = 0
+        """Bytes of the file consumed so far (the position in the file of the next read)."""
+        self.order = "<"
+
+    def take(self, n: int) -> bytes:
+        if n < 0:
+            raise ValueError(f"negative length {n}")
+        end = self.pos + n
+        if end > len(self.buf):
+            parts = [self.buf[self.pos :]]
+            have = len(parts[0])
+            while have < n:
+                chunk = self.fh.read(max(_CHUNK, n - have))
+                if not chunk:
+                    raise _Truncated(f"the header ends at byte {self.offset + have}")
+                parts.append(chunk)
+                have += len(chunk)
+            self.buf, self.pos, end = b"".join(parts), 0, n
+        out = self.buf[self.pos : end]
+        self.pos = end
+        self.offset += n
+        return out
+
+    def skip(self, n: int) -> None:
+        # Skipped strings are short (tokens); reading them through is cheaper than seeking.
+        self.take(n)
+
+    def unpack(self, fmt: str) -> Any:
+        return struct.unpack(self.order + fmt, self.take(struct.calcsize(fmt)))[0]
+
+    def u32(self) -> int:
+        return int(self.unpack("I"))
+
+    def u64(self) -> int:
+        return int(self.unpack("Q"))
+
+    def string(self) -> str:
+        return self.take(self.u64()).decode("utf-8", errors="replace")
+
+
+# GGUF value types (gguf.GGUFValueType): struct format of each scalar.
+_STRING, _ARRAY = 8, 9
+_SCALARS = {
+    0: "B",
+    1: "b",
+    2: "H",
+    3: "h",
+    4: "I",
+    5: "i",
+    6: "f",
+    7: "?",
+    10: "Q",
+    11: "q",
+    12: "d",
+}
+
+
+@dataclass(slots=True)
+class _Header:
+    kv: dict[str, Any]
+    n_tokens: int
+    tensors: list[tuple[str, str, int, int]]
+    """(name, ggml type name, elements, bytes) of every tensor."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Skipped:
+    """A long array left unread; only its length is kept."""
+
+    length: int
+
+
+def _value(cur: _Cursor, vtype: int, keep: bool) -> Any:
+    """The value of type ``vtype`` at the cursor (None for a skipped long array)."""
+    if vtype == _STRING:
+        return cur.string()
+    fmt = _SCALARS.get(vtype)
+    if fmt is not None:
+        return cur.unpack(fmt)
+    if vtype != _ARRAY:
+        raise ValueError(f"unknown value type {vtype}")
+    sub = cur.u32()
+    count = cur.u64()
+    if not keep or count > _SHORT_ARRAY:
+        _skip_array(cur, sub, count)
+        return _Skipped(count)
+    return [_value(cur, sub, True) for _ in range(count)]
+
+
+def _skip_array(cur: _Cursor, sub: int, count: int) -> None:
+    fmt = _SCALARS.get(sub)
+    if fmt is not None:
+        cur.skip(struct.calcsize(fmt) * count)
+    elif sub == _STRING:
+        for _ in range(count):
+            cur.skip(cur.u64())
+    elif sub == _ARRAY:
+        for _ in range(count):
+            _skip_array(cur, cur.u32(), cur.u64())
+    else:
+        raise ValueError(f"unknown array value type {sub}")
+
+
+def _read_header(fh: Any, file_size: int) -> _Header:
+    """Parse the header of the GGUF file ``fh`` (from its start), reading no tensor data.
+
+    The tensors' declared extents are checked against ``file_size``, so a file cut inside its
+    data is still found truncated without reading the data.
+    """
+    import gguf  # constants only: type names and block sizes
+
+    cur = _Cursor(fh)
+    if cur.take(4) != GGUF_MAGIC:
+        raise ValueError("GGUF magic invalid")
+    raw_version = cur.take(4)
+    version = struct.unpack("<I", raw_version)[0]
+    if version & 0xFFFF == 0:  # written for the other byte order
+        cur.order = ">"
+        version = struct.unpack(">I", raw_version)[0]
+    if version not in (2, 3):
+        raise ValueError(f"GGUF version {version} is not supported (2 and 3 are)")
+    n_tensors, n_kv = cur.u64(), cur.u64()
+    kv: dict[str, Any] = {}
+    n_tokens = 0
+    for _ in range(n_kv):
+        name = cur.string()
+        value = _value(cur, cur.u32(), True)
+        if name == "tokenizer.ggml.tokens":
+            n_tokens = value.length if isinstance(value, _Skipped) else len(value)
+        if not isinstance(value, _Skipped):
+            kv[name] = value
+    tensors: list[tuple[str, str, int, int]] = []
+    data_end = 0
+    for _ in range(n_tensors):
+        name = cur.string()
+        n_dims = cur.u32()
+        if n_dims > 8:
+            raise ValueError(f"tensor {name} has {n_dims} dimensions")
+        n_elements = 1
+        for _ in range(n_dims):
+            n_elements *= cur.u64()
+        raw_type = cur.u32()
+        offset = cur.u64()
+        try:
+            ggml_type = gguf.GGMLQuantizationType(raw_type)
+            block, type_size = gguf.GGML_QUANT_SIZES[ggml_type]
+        except (ValueError, KeyError):
+            raise ValueError(f"tensor {name} has an unknown type {raw_type}") from None
+        n_bytes = n_elements * type_size // block
+        tensors.append((name, ggml_type.name, n_elements, n_bytes))
+        data_end = max(data_end, offset + n_bytes)
+    alignment = kv.get("general.alignment", 32)
+    if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
+        raise ValueError(f"general.alignment {alignment!r} is not a power of two")
+    data_start = cur.offset + (-cur.offset % alignment)
+    if tensors and data_start + data_end > file_size:
+        raise _Truncated(
+            f"the tensors need {data_start + data_end} bytes and the file has {file_size}"
+        )
+    return _Header(kv, n_tokens, tensors)
 
 
 def _file_type_name(value: Any, types: Counter[str]) -> str:

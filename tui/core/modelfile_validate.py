@@ -9,6 +9,7 @@ import math
 from typing import TYPE_CHECKING
 
 from tui.core.diagnostics import Diagnostic, LineIndex, sort_diagnostics
+from tui.core.modelfile_checks import fatal_offset, from_diagnostics, stop_at, template_diagnostics
 from tui.core.modelfile_syntax import Instruction
 from tui.core.modelfile_values import (
     DEPRECATED_PARAMETERS,
@@ -30,11 +31,11 @@ def validate(mf: Modelfile) -> list[Diagnostic]:
 
     Errors: syntax (unknown instruction, bad role, unterminated quote, no FROM), unknown
     PARAMETER, a value of the wrong type, an invalid REQUIRES. Warnings: deprecated parameters
-    (ignored by Ollama), a single-valued instruction given twice (the last wins), a TEMPLATE whose
-    ``{{``/``}}`` do not pair up.
+    (ignored by Ollama), a single-valued instruction given twice (the last wins). TEMPLATE and
+    FROM as Ollama's server checks them (:mod:`tui.core.modelfile_checks`).
     """
     index = LineIndex(mf.text)
-    diags = list(mf.diagnostics)
+    diags = _one_missing_from(mf.text, list(mf.diagnostics))
     seen: dict[str, Instruction] = {}
     for inst in mf.effective():
         key = inst.keyword.lower()
@@ -94,7 +95,7 @@ def validate(mf: Modelfile) -> list[Diagnostic]:
                 )
             )
         elif key == "template":
-            diags.extend(_check_template_delims(mf.text, inst, index))
+            diags.extend(template_diagnostics(mf.text, inst, index))
         if key in SINGLE_VALUED or key.startswith("parameter "):
             if key in seen:
                 prev = seen[key]
@@ -110,7 +111,25 @@ def validate(mf: Modelfile) -> list[Diagnostic]:
                     )
                 )
             seen[key] = inst
-    return sort_diagnostics(diags)
+    froms = mf.find("FROM")
+    if froms:  # only the last FROM that is not a file is sent as the model name
+        diags.extend(from_diagnostics(mf.text, froms[-1], index))
+    # Ollama stops at its first error: nothing is reported past one the scanner cannot resync.
+    return sort_diagnostics(stop_at(diags, fatal_offset(mf.nodes), index))
+
+
+def _one_missing_from(text: str, diags: list[Diagnostic]) -> list[Diagnostic]:
+    """A ``FROM`` line without a value is one problem: "FROM needs a value", not also "no FROM
+    line" (the scanner finds no FROM instruction, since the line did not parse)."""
+    lines = text.splitlines()
+
+    def is_from(d: Diagnostic) -> bool:
+        line = lines[d.line - 1] if 0 < d.line <= len(lines) else ""
+        return d.code == "missing-value" and line.lstrip()[:4].upper() == "FROM"
+
+    if any(is_from(d) for d in diags):
+        return [d for d in diags if d.code != "missing-from"]
+    return diags
 
 
 def _value_offset(text: str, inst: Instruction) -> int:
@@ -118,29 +137,3 @@ def _value_offset(text: str, inst: Instruction) -> int:
     while i < inst.end and text[i] in " \t":
         i += 1
     return i
-
-
-def _check_template_delims(text: str, inst: Instruction, index: LineIndex) -> list[Diagnostic]:
-    value = inst.value or ""
-    depth_ok = True
-    pos = 0
-    while True:
-        o = value.find("{{", pos)
-        if o < 0:
-            break
-        c = value.find("}}", o + 2)
-        if c < 0:
-            depth_ok = False
-            break
-        pos = c + 2
-    if depth_ok:
-        return []
-    return [
-        index.diagnostic(
-            _value_offset(text, inst),
-            inst.end,
-            "error",
-            "TEMPLATE has a {{ without a matching }} (Ollama answers: template error)",
-            "template-syntax",
-        )
-    ]

@@ -17,6 +17,7 @@ SCREENS: dict[str, str] = {
     "monitor": "tui.screens.monitor:MonitorScreen",
     "chat": "tui.screens.chat:ChatScreen",
     "bench": "tui.screens.bench:BenchScreen",
+    "fleet": "tui.screens.fleet:FleetScreen",
 }
 
 

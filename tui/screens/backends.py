@@ -122,7 +122,9 @@ class BackendsScreen(DeckScreen):
             text.append(f"\ncan: {caps}", style="dim")
         if state.problems:
             count = len(state.problems)
-            text.append(f"\n{count} {'entry' if count == 1 else 'entries'} not read:", style="yellow")
+            text.append(
+                f"\n{count} {'entry' if count == 1 else 'entries'} not read:", style="yellow"
+            )
             for problem in state.problems[:5]:
                 text.append(f"\n  • {sanitize(problem)}", style="yellow")
             if count > 5:

@@ -11,7 +11,14 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.worker import Worker, WorkerState
 
-from tui.controller import BackendChanged, Event, ModelsChanged, OperationUpdated
+from tui.controller import (
+    BackendChanged,
+    Event,
+    FleetChanged,
+    HostChanged,
+    ModelsChanged,
+    OperationUpdated,
+)
 from tui.messages import ControllerEvent, MonitorSampled
 from tui.widgets.gauge_strip import GaugeStrip
 
@@ -153,4 +160,8 @@ def _event_key(event: Event) -> tuple[str, object]:
         return ("models", event.backend_id)
     if isinstance(event, OperationUpdated):
         return ("operation", event.operation.id)
+    if isinstance(event, FleetChanged):
+        return ("fleet", None)  # each is the whole fleet: only the latest matters
+    if isinstance(event, HostChanged):
+        return ("host", None)
     return ("other", id(event))

@@ -16,13 +16,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import ClassVar
 
+from rich.segment import Segment
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Header, SelectionList, Static
+from textual.strip import Strip
+from textual.widgets import Checkbox, DataTable, Header, SelectionList, Static
 from textual.widgets.data_table import ColumnKey
+from textual.widgets.option_list import OptionDoesNotExist
 from textual.widgets.selection_list import Selection
 
 from tui.controller import ModelsChanged, Operation, OperationState, OperationUpdated
@@ -35,7 +38,9 @@ from tui.core.benchmark import (
     export_json,
     export_markdown,
 )
+from tui.core.chat.models import can_chat
 from tui.core.sanitize import sanitize
+from tui.core.text import plural
 from tui.messages import ControllerEvent
 from tui.monitor.fmt import format_bytes
 from tui.screens.base import DeckScreen
@@ -74,8 +79,9 @@ VRAM_SOURCE = "whole-GPU memory in use (monitor)"
 
 
 def is_benchable(model: ModelInfo) -> bool:
-    """Whether a listed model can answer a chat (embedding models list alongside chat ones)."""
-    return "embed" not in model.name.lower() and "bert" not in model.family.lower()
+    """Whether a listed model can answer a chat (embedding models list alongside chat ones):
+    what the backend reports it can do, as in Chat."""
+    return can_chat(model)
 
 
 def _key(result: ModelResult, index: int) -> str:
@@ -121,7 +127,8 @@ def describe(result: ModelResult) -> str:
     """The detail lines of one result: spreads, token counts, and where each figure came from."""
     head = (
         f"{sanitize(result.model)} on {result.backend} · {result.prompt} · "
-        f"{len(result.runs)} of {result.repetitions} runs · max {result.max_tokens} tokens"
+        f"{len(result.runs)} of {plural(result.repetitions, 'run')} · "
+        f"max {plural(result.max_tokens, 'token')}"
     )
     if result.status == "error":
         return f"{head} · failed: {sanitize(result.error)}"
@@ -166,12 +173,36 @@ def sort_results(rows: list[tuple[ModelResult, bool]], key: str) -> list[tuple[M
     return ours + past
 
 
+SELECTED_MARK, UNSELECTED_MARK = "✓", "·"
+"""What the check box of a model shows: selected or not reads without colour (a monochrome
+terminal, a colour-blind user, a screen reader's text)."""
+
+
 class BenchModelList(SelectionList[str]):
-    """The models to bench; Enter runs the bench instead of toggling (space toggles)."""
+    """The models to bench; Enter runs the bench instead of toggling (space toggles).
+
+    Each check box shows ✓ when selected and · when not, where Textual's shows the same ``X``
+    in both states and tells them apart by colour only.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "screen.run_bench", "Run", show=False),
     ]
+
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        try:
+            option = self.get_option_at_index(self.scroll_offset.y + y)
+        except OptionDoesNotExist:
+            return strip
+        mark = SELECTED_MARK if option.value in self.selected else UNSELECTED_MARK
+        segments = list(strip)
+        for i, segment in enumerate(segments[:3]):
+            # SelectionList draws Checkbox's button (▐X▌) before each prompt.
+            if segment.text == Checkbox.BUTTON_INNER:
+                segments[i] = Segment(mark, segment.style, segment.control)
+                return Strip(segments, strip.cell_length)
+        return strip
 
 
 class BenchScreen(DeckScreen):
@@ -234,6 +265,11 @@ class BenchScreen(DeckScreen):
     @property
     def table(self) -> DataTable[Text]:
         return self.query_one("#bench-results", DataTable)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel":
+            return self.running
+        return True
 
     @property
     def running(self) -> bool:
@@ -324,6 +360,8 @@ class BenchScreen(DeckScreen):
         ):
             self._collect()
             self._show_operation(event.operation)
+            if event.operation.state is not OperationState.RUNNING:
+                self.refresh_bindings()  # escape Cancel leaves the footer with the run
 
     # ------------------------------------------------------------------ settings
 
@@ -396,6 +434,7 @@ class BenchScreen(DeckScreen):
         self._batch = datetime.now().strftime("%Y%m%d-%H%M%S")
         self.operation = operation
         self._show_operation(self.operation)
+        self.refresh_bindings()  # escape Cancel is offered while it runs
 
     def action_cancel(self) -> None:
         if self.operation is None or not self.running:
@@ -442,15 +481,19 @@ class BenchScreen(DeckScreen):
         if op.state is OperationState.RUNNING:
             filled, empty = bar(done / total if total else 0.0, 12)
             status = progress.status if progress else "starting…"
-            self._set_progress(f"{filled}{empty} {done}/{total} runs · {sanitize(status)}")
+            self._set_progress(
+                f"{filled}{empty} {done}/{plural(total, 'run')} · {sanitize(status)}"
+            )
             return
         elapsed = (op.finished_at or time.monotonic()) - op.started_at
         if op.state is OperationState.DONE:
             failed = sum(r.status == "error" for r in self.bench.results) if self.bench else 0
             extra = f", {failed} failed (see the table)" if failed else ""
-            self._set_progress(f"Done: {total} runs in {elapsed:.1f} s{extra}.")
+            self._set_progress(f"Done: {plural(total, 'run')} in {elapsed:.1f} s{extra}.")
         elif op.state is OperationState.CANCELLED:
-            self._set_progress(f"Cancelled after {done} of {total} runs; finished runs are kept.")
+            self._set_progress(
+                f"Cancelled after {done} of {plural(total, 'run')}; finished runs are kept."
+            )
         else:
             self._set_progress(f"The bench stopped: {sanitize(op.error)}")
 
@@ -589,7 +632,7 @@ class BenchScreen(DeckScreen):
             return
         self.last_export = (md, js)
         self.notify(
-            f"Exported {len(results)} results to {md} and {js.name}.",
+            f"Exported {plural(len(results), 'result')} to {md} and {js.name}.",
             title="Export",
             timeout=6,
             markup=False,

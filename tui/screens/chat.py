@@ -23,17 +23,27 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
-from textual.widgets import Header, Input, Static
+from textual.widgets import Header, Static
 from textual.worker import Worker
 
-from tui.controller import ModelsChanged
-from tui.core.chat import ChatSession, ExportError, code_blocks, format_stats
+from tui.controller import BackendChanged, BackendStatus, ModelsChanged
+from tui.core.chat import (
+    ChatSession,
+    ExportError,
+    can_chat,
+    find_code_blocks,
+    not_chat_reason,
+    plural,
+)
+from tui.core.chat.stats import MIN_RATE_TOKENS
 from tui.core.sanitize import sanitize
 from tui.messages import ControllerEvent, MonitorSampled
 from tui.screens.base import DeckScreen
 from tui.types import Capability, ModelInfo, Session
+from tui.widgets.chat_copy import CopyChoice, CopyPicker
 from tui.widgets.chat_message import MessageView
 from tui.widgets.chat_params import ModelPicker, ParamsDialog, ParamsResult
+from tui.widgets.chat_prompt import ChatPrompt
 from tui.widgets.chat_sessions import SessionList
 from tui.widgets.gauge_strip import GaugeStrip
 from tui.widgets.key_bar import KeyBar
@@ -61,17 +71,21 @@ STATUS_INTERVAL = 0.5
 it is updated along with the text, so no more often than the text either."""
 
 
-def _is_chat_model(model: ModelInfo) -> bool:
-    # Embedding models list alongside chat models but cannot answer.
-    return "embed" not in model.name.lower() and "bert" not in model.family.lower()
-
-
 class ChatScreen(DeckScreen):
     """Chat with any chat-capable model of any backend."""
 
     CSS_PATH = "chat.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "stop", "Stop", id="chat.stop", tooltip="Stop the reply being generated"),
+        # The same key while nothing streams (check_action offers one of the two).
+        Binding(
+            "escape",
+            "leave_prompt",
+            "Leave the prompt",
+            show=False,
+            id="chat.leave",
+            tooltip="Give the screen keys back (tab or enter returns to the prompt)",
+        ),
         Binding("ctrl+r", "regenerate", "Regenerate", id="chat.regenerate", tooltip="Answer again"),
         Binding("ctrl+n", "new_session", "New", id="chat.new", tooltip="Start a new session"),
         Binding("ctrl+l", "pick_model", "Model", id="chat.model", tooltip="Choose the model"),
@@ -79,8 +93,22 @@ class ChatScreen(DeckScreen):
             "ctrl+g", "params", "Params", id="chat.params", tooltip="System prompt, parameters"
         ),
         Binding("f2", "sessions", "Sessions", id="chat.sessions", tooltip="Go to the session list"),
+        Binding(
+            "f4",
+            "toggle_sessions",
+            "Sidebar",
+            id="chat.sidebar",
+            tooltip="Hide or show the session list (it takes 24 columns)",
+        ),
         Binding("ctrl+y", "copy_reply", "Copy", id="chat.copy", tooltip="Copy the last reply"),
         Binding("ctrl+b", "copy_code", "Copy code", id="chat.copy_code", tooltip="Copy last code"),
+        Binding(
+            "f3",
+            "copy_pick",
+            "Copy…",
+            id="chat.copy_pick",
+            tooltip="Choose any message or code block to copy",
+        ),
         Binding("ctrl+t", "thinking", "Thinking", id="chat.thinking", tooltip="Show/hide thinking"),
         Binding("ctrl+o", "export", "Export", id="chat.export", tooltip="Export to .md and .json"),
         Binding(
@@ -102,6 +130,10 @@ class ChatScreen(DeckScreen):
         """The history problem last told in a toast (each is told once)."""
         self._wanted: tuple[str, str] | None = None
         """(model, backend) asked for on the command line, until the backend lists it."""
+        self._asked = False
+        """A model was asked for when the screen opened: the last session is not reopened."""
+        self.model_problem = ""
+        """Why the model asked for cannot be used (not installed, cannot chat), or ""."""
         self._options_seen: dict[str, str] | None = None
         """The ``app.screen_options`` last taken (a new dict is a new request)."""
         self._turn_worker: Worker[None] | None = None
@@ -166,7 +198,10 @@ class ChatScreen(DeckScreen):
                 yield Static(id="chat-model", markup=False)
                 yield VerticalScroll(id="chat-log")
                 yield Static(id="chat-status", markup=False)
-                yield Input(placeholder="Ask something… (enter to send)", id="chat-prompt")
+                yield ChatPrompt(
+                    placeholder="Ask something… (enter sends, ctrl+j new line)",
+                    id="chat-prompt",
+                )
         yield GaugeStrip()
         yield KeyBar()
 
@@ -175,8 +210,8 @@ class ChatScreen(DeckScreen):
         return self.query_one("#chat-log", VerticalScroll)
 
     @property
-    def prompt(self) -> Input:
-        return self.query_one("#chat-prompt", Input)
+    def prompt(self) -> ChatPrompt:
+        return self.query_one("#chat-prompt", ChatPrompt)
 
     @property
     def streaming(self) -> bool:
@@ -220,6 +255,8 @@ class ChatScreen(DeckScreen):
             return False
         self.backend_id = ""  # until the backend asked for (or one listing the model) is known
         self._wanted = (opts["model"], opts.get("backend", ""))
+        self._asked = True
+        self.model_problem = ""
         self._resolve_wanted()
         return True
 
@@ -228,13 +265,7 @@ class ChatScreen(DeckScreen):
         chat = self.chat
         opened = await chat.open()
         stored = [s for s in chat.sessions if s.stored]
-        if (
-            opened
-            and self._wanted is None
-            and stored
-            and chat.session is None
-            and not chat.streaming
-        ):
+        if opened and not self._asked and stored and chat.session is None and not chat.streaming:
             await self._load_session(stored[0].id)
         else:
             self._show_sessions(chat.sessions)
@@ -274,7 +305,10 @@ class ChatScreen(DeckScreen):
         line = Text()
         if self.model:
             line.append(sanitize(self.model), style="bold")
-            line.append(f"  {self.backend_id or '(finding backend…)'}", style="dim")
+            if self.model_problem and not self.backend_id:
+                line.append("  cannot be used: ctrl+l chooses a model", style="bold yellow")
+            else:
+                line.append(f"  {self.backend_id or '(finding backend…)'}", style="dim")
         else:
             line.append("No model chosen: ctrl+l to choose one", style="italic")
         opts = {k: v for k, v in self.options.items() if v is not None}
@@ -294,27 +328,67 @@ class ChatScreen(DeckScreen):
             for backend_id, models in controller.models.items()
             if controller.supports(backend_id, Capability.CHAT)
             for m in models
-            if _is_chat_model(m)
+            if can_chat(m)
         ]
 
     def _resolve_wanted(self) -> None:
+        """Find the model asked for among the listed ones; once every backend that can chat has
+        answered and none lists it (or it cannot chat), say so."""
         if self._wanted is None:
             return
         name, backend = self._wanted
+        controller = self.deck.controller
         if backend:
-            self.backend_id, self.model = backend, name
+            self.backend_id, self.model = backend, name  # sendable at once, checked when listed
+        else:
+            self.model = name
+        candidates = [
+            m
+            for backend_id, models in controller.models.items()
+            if not backend or backend_id == backend
+            for m in models
+            if m.name in (name, f"{name}:latest")
+        ]
+        usable = [m for m in candidates if can_chat(m)]
+        if usable:
+            self.backend_id, self.model = usable[0].backend, usable[0].name
             self._wanted = None
+            self._set_model_problem("")
             return
-        self.model = name
-        for m in self.chat_models():
-            if m.name == name or m.name == f"{name}:latest":
-                self.backend_id, self.model = m.backend, m.name
-                self._wanted = None
-                return
+        checked = [backend] if backend else controller.backend_ids(Capability.CHAT)
+        states = [controller.states[b] for b in checked if b in controller.states]
+        if any(s.status is BackendStatus.PROBING for s in states):
+            return  # not every backend has answered yet
+        self._wanted = None  # said once; a later listing of it is picked with ctrl+l
+        if not backend or candidates:
+            # The backend named with --backend may serve more than it lists (an OpenAI-compatible
+            # server): it is told, and may still answer; with none named there is nowhere to send.
+            self.backend_id = ""
+        if candidates:
+            self._set_model_problem(not_chat_reason(candidates[0]))
+            return
+        where = ", ".join(
+            f"{s.id} ({plural(s.model_count, 'model')})"
+            if s.status is BackendStatus.UP
+            else f"{s.id} (down)"
+            for s in states
+        )
+        self._set_model_problem(
+            f"{sanitize(name)} is not installed: not listed by {where or 'any backend'}."
+        )
+
+    def _set_model_problem(self, problem: str) -> None:
+        told = problem and problem != self.model_problem
+        self.model_problem = problem
+        self._show_model_line()
+        if told:
+            self.notify(problem, title="Chat", severity="warning", timeout=10, markup=False)
+        if not self.streaming:
+            self._show_status("")
 
     @on(ControllerEvent)
     def _controller_event(self, message: ControllerEvent) -> None:
-        if isinstance(message.event, ModelsChanged) and self._wanted is not None:
+        if self._wanted is not None and isinstance(message.event, ModelsChanged | BackendChanged):
             self._resolve_wanted()
             self._show_model_line()
 
@@ -324,7 +398,9 @@ class ChatScreen(DeckScreen):
                 return
             self.backend_id, self.model = model.backend, model.name
             self._wanted = None
+            self.model_problem = ""
             self._show_model_line()
+            self._show_status("")
             self._keep_session_model()
             self.prompt.focus()
 
@@ -367,6 +443,7 @@ class ChatScreen(DeckScreen):
         session = chat.session
         assert session is not None
         self._wanted = None
+        self.model_problem = ""
         log = self.log_view
         with self.app.batch_update():
             await log.remove_children()
@@ -388,11 +465,12 @@ class ChatScreen(DeckScreen):
         self._show_model_line()
         self._show_status("")
         self._refresh_sessions()
+        self._take_prompt_history()
 
     @staticmethod
     def _earlier_note(count: int) -> Static:
         return Static(
-            f"… {count} earlier messages not shown: ctrl+u shows more",
+            f"… {plural(count, 'earlier message')} not shown: ctrl+u shows more",
             id="chat-earlier",
             markup=False,
         )
@@ -441,26 +519,47 @@ class ChatScreen(DeckScreen):
         await self._stop_turn()
         if session_id is None:
             await self.chat.open_session(None)
+            # A new session: the model stays, the parameters are the backend's defaults again.
+            self.chat.set_parameters("", {})
+            self._show_model_line()
             await self.log_view.remove_children()
             self._show_status("")
             self._refresh_sessions()
+            self._take_prompt_history()
         else:
             await self._load_session(session_id)
         self.prompt.focus()
+
+    def _take_prompt_history(self) -> None:
+        """Up in the prompt recalls the open session's prompts (those read into memory)."""
+        self.prompt.prompts = [m.content for m in self.chat.messages if m.role == "user"]
 
     def action_new_session(self) -> None:
         self._switch_to(None)
 
     def action_sessions(self) -> None:
-        self.query_one(SessionList).focus()
+        sessions = self.query_one(SessionList)
+        sessions.display = True
+        sessions.focus()
+
+    def action_toggle_sessions(self) -> None:
+        """Hide the session list (the conversation gets its columns) or show it again."""
+        sessions = self.query_one(SessionList)
+        sessions.display = not sessions.display
+        if not sessions.display and self.focused is sessions:
+            self.prompt.focus()
 
     # ------------------------------------------------------------------ turns
 
-    @on(Input.Submitted, "#chat-prompt")
-    def _submitted(self, event: Input.Submitted) -> None:
-        text = event.value.strip()
-        if not text:
+    @on(ChatPrompt.Submitted, "#chat-prompt")
+    def _submitted(self, event: ChatPrompt.Submitted) -> None:
+        if not event.value.strip():
             return
+        # Leading blank lines and trailing space go; the first line's indent (code) stays.
+        lines = event.value.rstrip().splitlines()
+        while lines and not lines[0].strip():
+            lines.pop(0)
+        text = "\n".join(lines)
         if self.streaming:
             self.notify(
                 "A reply is streaming: press Escape to stop it first.", timeout=3, markup=False
@@ -468,11 +567,15 @@ class ChatScreen(DeckScreen):
             return
         if not self.model or not self.backend_id:
             self.notify(
-                "Choose a model first (ctrl+l).", severity="warning", timeout=4, markup=False
+                self.model_problem or "Choose a model first (ctrl+l).",
+                severity="warning",
+                timeout=6,
+                markup=False,
             )
             self.action_pick_model()
             return
-        self.prompt.value = ""
+        self.prompt.prompts.append(text)
+        self.prompt.clear_prompt()
         self._turn_worker = self._run_turn(text)
 
     def action_regenerate(self) -> None:
@@ -487,18 +590,43 @@ class ChatScreen(DeckScreen):
         self.prompt.focus()
 
     def unsaved_work(self) -> list[str]:
+        if not self.is_mounted:
+            return []
+        work: list[str] = []
         if self.streaming:
-            return [
+            work.append(
                 f"A reply of {self.model or 'the model'} is streaming; it is kept as far as it got."
-            ]
-        return []
+            )
+        text = self.prompt.value
+        if text.strip():
+            lines = len(text.strip("\n").splitlines())
+            work.append(f"An unsent prompt ({plural(lines, 'line')}) in Chat; it is not kept.")
+        return work
+
+    @on(Worker.StateChanged)
+    def _turn_started_or_ended(self, event: Worker.StateChanged) -> None:
+        if event.worker is self._turn_worker:
+            self.refresh_bindings()  # escape: Stop while it runs, leave the prompt after
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # escape is Stop while a reply streams (shown first in the footer), else it leaves the
+        # prompt (not shown: it is what escape does in any text field).
+        if action == "stop":
+            return self.streaming
+        if action == "leave_prompt":
+            return not self.streaming
+        return True
 
     def action_stop(self) -> None:
         """Stop the reply streaming now; with none, leave the prompt for the conversation, so the
-        screen keys (1-7, q) work again (tab or enter comes back to the prompt)."""
+        screen keys (1-8, q) work again (tab or enter comes back to the prompt)."""
         if self.streaming and self._turn_worker is not None:
             self._turn_worker.cancel()
-        elif self.focused is self.prompt:
+        else:
+            self.action_leave_prompt()
+
+    def action_leave_prompt(self) -> None:
+        if self.focused is self.prompt:
             self.log_view.focus()
 
     @work(group="chat-turn", exclusive=True, exit_on_error=False)
@@ -570,12 +698,13 @@ class ChatScreen(DeckScreen):
                 stats = {"error": error} if turn.chunks == 0 else {**stats, "error": error}
             if view.is_attached:
                 view.finish(status, stats)
-            line = "" if status == "complete" else format_stats(stats, status)
-            self._show_status(line)
+            # The reply's own stats line says how it ended; the status line does not repeat it.
+            line = ""
             if status == "stopped" and prompt is not None and not self.prompt.value:
                 # Stopped: give the prompt back for editing.
                 self.prompt.value = prompt
-                self.prompt.cursor_position = len(prompt)
+                line = "Stopped: your prompt is back in the box to edit and send again."
+            self._show_status(line)
             self._view = None
             self._refresh_sessions()
             self._tell_history()
@@ -612,7 +741,8 @@ class ChatScreen(DeckScreen):
 
     def _show_status(self, line: str) -> None:
         if not line:
-            line = self.chat.problem  # no history: said for as long as it lasts
+            # No history, or no model to send to: said for as long as it lasts.
+            line = self.chat.problem or self.model_problem
         status = self.query_one("#chat-status", Static)
         if line != self._status_line:  # an unchanged line is not drawn again
             self._status_line = line
@@ -633,8 +763,8 @@ class ChatScreen(DeckScreen):
             # Drawn with the text, in the same frame, rather than on a clock of its own.
             self._last_status = now
             rate = turn.live_rate()
-            line = f"streaming · {turn.chunks} tokens"
-            if rate is not None:
+            line = f"streaming · {plural(turn.chunks, 'token')}"
+            if rate is not None and turn.chunks >= MIN_RATE_TOKENS:
                 line += f" · {rate:.0f} tok/s"
             self._show_status(line + " · esc to stop")
 
@@ -697,11 +827,51 @@ class ChatScreen(DeckScreen):
 
     def action_copy_code(self) -> None:
         for view in reversed([v for v in self.log_view.query(MessageView)]):
-            blocks = code_blocks(view.content)
+            blocks = find_code_blocks(view.content)
             if blocks:
-                self._copy(blocks[-1], "code block")
+                # The last block even when the reply ends inside it (cut by max_tokens).
+                self._copy(blocks[-1].text, "code block")
                 return
         self.notify("There is no code block to copy.", timeout=3, markup=False)
+
+    def copy_choices(self) -> list[CopyChoice]:
+        """Every message shown and each of its code blocks, in order."""
+        choices: list[CopyChoice] = []
+        for view in self.log_view.query(MessageView):
+            if not view.content:
+                continue
+            user = view.role == "user"
+            who = "You" if user else sanitize(view.model) or "assistant"
+            first = next((line.strip() for line in view.content.splitlines() if line.strip()), "")
+            lines = plural(len(view.content.splitlines()), "line")
+            choices.append(
+                CopyChoice(f"{who} ({lines}): {first}", view.content, "prompt" if user else "reply")
+            )
+            for n, block in enumerate(find_code_blocks(view.content), 1):
+                head = next((line.strip() for line in block.text.splitlines() if line.strip()), "")
+                kind = ", ".join(
+                    x
+                    for x in (block.language, plural(block.line_count, "line"))
+                    + (("cut",) if not block.closed else ())
+                    if x
+                )
+                choices.append(
+                    CopyChoice(f"  └ code {n} ({kind}): {head}", block.text, "code block", True)
+                )
+        return choices
+
+    def action_copy_pick(self) -> None:
+        """Choose any message or code block, with a preview, and copy it."""
+        choices = self.copy_choices()
+        if not choices:
+            self.notify("There is nothing to copy yet.", timeout=3, markup=False)
+            return
+
+        def picked(choice: CopyChoice | None) -> None:
+            if choice is not None:
+                self._copy(choice.text, choice.what)
+
+        self.app.push_screen(CopyPicker(choices), picked)
 
     @work(group="chat-copy", exit_on_error=False)
     async def _copy(self, text: str, what: str) -> None:

@@ -36,6 +36,7 @@ from textual.worker import Worker
 
 from tui.controller import BackendStatus, ModelsChanged, Operation, OperationState, OperationUpdated
 from tui.core.diagnostics import Diagnostic
+from tui.core.model_names import model_name_problem
 from tui.core.modelfile_encoding import ByteKeeper, shown
 from tui.core.sanitize import sanitize
 from tui.messages import ControllerEvent
@@ -58,9 +59,9 @@ from tui.widgets.editor_doc import INFERENCE_MODEL, KIND_TITLES, MODELFILE, Edit
 from tui.widgets.editor_drafts import DraftKeeper
 from tui.widgets.editor_panes import count_problems, describe_diagnostic, preview_text
 from tui.widgets.gauge_strip import GaugeStrip
-from tui.widgets.progress import OperationsPanel
-from tui.widgets.prompt import PromptDialog
 from tui.widgets.key_bar import KeyBar
+from tui.widgets.progress import OperationsPanel
+from tui.widgets.prompt import PathCompletion, PromptDialog
 
 if TYPE_CHECKING:
     from textual.timer import Timer
@@ -96,17 +97,6 @@ QUANTIZE_CHOICES: list[tuple[str, str]] = [
     ("s", "q4_K_S"),
 ]
 QUANTIZE = {"k": None, "8": "q8_0", "m": "q4_K_M", "s": "q4_K_S"}
-_NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
-
-
-def model_name_problem(name: str) -> str | None:
-    """Why ``name`` cannot be an Ollama model name, or None."""
-    if not _NAME_OK.match(name):
-        return (
-            "A model name starts with a letter or digit and holds only letters, digits "
-            "and . _ - : /"
-        )
-    return None
 
 
 class EditorScreen(DeckScreen):
@@ -123,6 +113,13 @@ class EditorScreen(DeckScreen):
         Binding("ctrl+z", "undo", "Undo", id="editor.screen_undo", tooltip="Undo the last edit"),
         Binding("ctrl+y", "redo", "Redo", id="editor.screen_redo", tooltip="Redo"),
         Binding("f2", "problems", "Problems", id="editor.problems", tooltip="Go to the problems"),
+        Binding(
+            "ctrl+t",
+            "convert",
+            "Convert",
+            id="editor.convert",
+            tooltip="Convert to the other kind (Modelfile / inference_model.json), as a new document",
+        ),
         Binding("escape", "toggle_focus", "Leave text", show=False, id="editor.toggle_focus"),
     ]
 
@@ -299,7 +296,9 @@ class EditorScreen(DeckScreen):
         )
         if diagnostics:
             problems.highlighted = min(highlighted or 0, len(diagnostics) - 1)
-        problems.border_title = f"Problems · {count_problems(diagnostics)}"
+        # The counts go below: on the top border, after the title, they were cut at 80 columns.
+        problems.border_title = "Problems"
+        problems.border_subtitle = count_problems(diagnostics)
         self._show_preview()
         self._show_title()
         self.post_message(self.Analyzed(analysis))
@@ -518,6 +517,8 @@ class EditorScreen(DeckScreen):
                 value=start,
                 help="A file path; a model folder opens its inference_model.json.",
                 placeholder="~/models/Modelfile",
+                what="a file path",
+                paths=PathCompletion(),
             ),
             chosen,
         )
@@ -527,14 +528,13 @@ class EditorScreen(DeckScreen):
 
     @work(group="editor-new", exclusive=True, exit_on_error=False)
     async def new_document(self) -> None:
-        """Ask for a chat format and a document kind, then start a new document from them."""
+        """Ask for the document type, then its chat format, and start a new document from them.
+
+        The type comes first: it is the bigger choice, and the format's question is then
+        asked for that kind of file.
+        """
         from tui.core.chat_formats import new_inference_model, new_modelfile
 
-        key = await self.app.push_screen_wait(
-            ChoiceDialog("New document", "Which chat format?", FORMAT_CHOICES)
-        )
-        if key not in FORMAT_IDS:
-            return
         kind_key = await self.app.push_screen_wait(
             ChoiceDialog(
                 "New document",
@@ -544,12 +544,56 @@ class EditorScreen(DeckScreen):
         )
         if kind_key not in ("m", "j"):
             return
+        kind_title = "Modelfile" if kind_key == "m" else "inference_model.json"
+        key = await self.app.push_screen_wait(
+            ChoiceDialog(f"New {kind_title}", "Which chat format?", FORMAT_CHOICES)
+        )
+        if key not in FORMAT_IDS:
+            return
         format_id = FORMAT_IDS[key]
         if kind_key == "m":
             doc, text = EditorDoc.new(MODELFILE), new_modelfile(format_id, SAMPLE_FROM[format_id])
         else:
             doc, text = EditorDoc.new(INFERENCE_MODEL), new_inference_model(format_id, "my-model")
         await self.load_document(doc, text, saved=False)
+
+    def action_convert(self) -> None:
+        self.convert_document()
+
+    @work(group="editor-new", exclusive=True, exit_on_error=False)
+    async def convert_document(self) -> None:
+        """Convert the text into a new unsaved document of the other kind, losses confirmed first."""
+        from tui.core.convert import ConversionError, convert_document
+        from tui.widgets.confirm import ConfirmDialog
+
+        text, kind = self.editor.text, self.doc.kind
+        if not text.strip():
+            self.notify("Nothing to convert.", title="Convert", markup=False)
+            return
+        try:
+            result = await asyncio.to_thread(
+                convert_document, kind, text, name=self.doc.model or None
+            )
+        except ConversionError as exc:
+            self.notify(
+                str(exc), title="Cannot convert", severity="error", timeout=10, markup=False
+            )
+            return
+        target = INFERENCE_MODEL if kind == MODELFILE else MODELFILE
+        if result.lost:
+            shown_lost = [f"• {line}" for line in result.lost[:10]]
+            if len(result.lost) > 10:
+                shown_lost.append(f"… and {len(result.lost) - 10} more")
+            question = (
+                f"Converting to {KIND_TITLES.get(target, target)} cannot carry over:\n\n"
+                + "\n".join(shown_lost)
+                + "\n\nOpen the converted document (unsaved)?"
+            )
+            if not await self.app.push_screen_wait(
+                ConfirmDialog("Convert", question, confirm_label="Convert")
+            ):
+                return
+        await self.load_document(EditorDoc.new(target), result.text, saved=False)
 
     # ------------------------------------------------------------------ saving
 
@@ -572,6 +616,8 @@ class EditorScreen(DeckScreen):
                 value=str(Path.cwd() / default),
                 help="Written atomically; an existing file is kept as <name>.bak.",
                 validate=self._save_target_problem,
+                what="a file path",
+                paths=PathCompletion(),
             ),
             chosen,
         )
@@ -766,6 +812,7 @@ class EditorScreen(DeckScreen):
                 value=default,
                 help="The new model's name; an existing model of that name is replaced.",
                 validate=model_name_problem,
+                what="a model name",
             )
         )
         if not name:

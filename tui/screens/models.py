@@ -31,6 +31,8 @@ from tui.controller import (
     Operation,
     OperationUpdated,
 )
+from tui.core.chat.models import can_chat, not_chat_reason
+from tui.core.model_names import model_name_problem
 from tui.core.sanitize import sanitize
 from tui.messages import ControllerEvent
 from tui.screens.base import DeckScreen
@@ -39,23 +41,12 @@ from tui.widgets.confirm import ChoiceDialog, ConfirmDialog
 from tui.widgets.gauge_strip import GaugeStrip
 from tui.widgets.key_bar import KeyBar
 from tui.widgets.model_details import ModelDetailsPane
-from tui.widgets.model_table import COLUMNS, ModelRow, ModelTable, build_rows
+from tui.widgets.model_table import COLUMNS, FILTER_FIELDS, ModelRow, ModelTable, build_rows
 from tui.widgets.progress import OperationsPanel
-from tui.widgets.prompt import PromptDialog
+from tui.widgets.prompt import PathCompletion, PromptDialog
 
-_NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
 LOADED_REFRESH = 15.0
 """Seconds between re-reads of what the backends hold in memory while the screen is shown."""
-
-
-def model_name_problem(name: str) -> str | None:
-    """A sentence saying why ``name`` cannot be a model name, or None."""
-    if not _NAME_OK.match(name):
-        return (
-            "A model name starts with a letter or digit and holds only letters, digits "
-            "and . _ - : /"
-        )
-    return None
 
 
 def name_from_file(path: Path) -> str:
@@ -128,9 +119,7 @@ class ModelsScreen(DeckScreen):
         yield Header()
         with Vertical(id="models-body"):
             yield Static("", id="models-title", markup=False)
-            yield Input(
-                placeholder="filter: words in name, backend, family, quant", id="models-filter"
-            )
+            yield Input(placeholder=f"filter: words in {FILTER_FIELDS}", id="models-filter")
             yield ModelTable(id="models-table")
             yield ModelDetailsPane(id="models-details")
             yield OperationsPanel(id="models-ops")
@@ -341,7 +330,12 @@ class ModelsScreen(DeckScreen):
         caps = self._caps(row)
         if action == "chat":
             # Enter belongs to the filter box and to dialogs while they have the focus.
-            return Capability.CHAT in caps and self.focused is self.table
+            return (
+                row is not None
+                and Capability.CHAT in caps
+                and can_chat(row.info)
+                and self.focused is self.table
+            )
         if action == "delete":
             return Capability.DELETE in caps
         if action == "copy":
@@ -377,8 +371,12 @@ class ModelsScreen(DeckScreen):
 
     def action_chat(self) -> None:
         row = self.table.current
-        if row is not None and Capability.CHAT in self._caps(row):
-            self._open("chat", row)
+        if row is None or Capability.CHAT not in self._caps(row):
+            return
+        if not can_chat(row.info):
+            self.notify(not_chat_reason(row.info), title="Models", markup=False)
+            return
+        self._open("chat", row)
 
     @on(ModelTable.RowSelected)
     def _selected(self) -> None:
@@ -425,6 +423,7 @@ class ModelsScreen(DeckScreen):
                 value=value,
                 help="A name such as qwen2.5:0.5b; a pull that stopped resumes where it was.",
                 validate=model_name_problem,
+                what="a model name",
             ),
             done,
         )
@@ -477,7 +476,7 @@ class ModelsScreen(DeckScreen):
         info = row.info
 
         def done(target: str | None) -> None:
-            if target and target != info.name:
+            if target:
                 self._copy(info.backend, info.name, target, rename)
 
         verb = "Rename" if rename else "Copy"
@@ -486,12 +485,19 @@ class ModelsScreen(DeckScreen):
             if rename
             else "The name of the copy (it shares the model's files, so it takes no space)."
         )
+
+        def problem(target: str) -> str | None:
+            if target == info.name:
+                return f"{sanitize(info.name)} is its name now; type a new one."
+            return model_name_problem(target)
+
         self.app.push_screen(
             PromptDialog(
                 f"{verb} {sanitize(info.name)}",
                 value=info.name,
                 help=help_text,
-                validate=model_name_problem,
+                validate=problem,
+                what="a new name",
             ),
             done,
         )
@@ -549,6 +555,7 @@ class ModelsScreen(DeckScreen):
                     f"Name for {path.name} in {backend_id}",
                     value=name_from_file(path),
                     validate=model_name_problem,
+                    what="a model name",
                 ),
                 got_name,
             )
@@ -559,6 +566,8 @@ class ModelsScreen(DeckScreen):
                 help="Path of a .gguf file on this machine; no network is used.",
                 placeholder="/path/to/model.gguf",
                 validate=gguf_path_problem,
+                what="the path of a .gguf file",
+                paths=PathCompletion(suffixes=(".gguf",)),
             ),
             got_path,
         )
@@ -600,6 +609,8 @@ class ModelsScreen(DeckScreen):
                 help="The folder that holds genai_config.json and the .onnx files.",
                 placeholder="/path/to/model-folder",
                 validate=onnx_folder_problem,
+                what="the path of a model folder",
+                paths=PathCompletion(dirs_only=True),
             ),
             got_path,
         )

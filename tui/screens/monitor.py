@@ -331,8 +331,9 @@ class MonitorScreen(DeckScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "unload":
-            # Offered only while a model is loaded (the footer and the keys panel follow).
-            return bool(self._models)
+            # Offered only while a model is loaded (the footer and the keys panel follow), and
+            # never on a read-only host.
+            return bool(self._models) and not self.deck.controller.read_only()
         return True
 
     def _show_models(self) -> None:

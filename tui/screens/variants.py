@@ -40,6 +40,7 @@ from tui.core.quant import (
     rank_variants,
 )
 from tui.core.sanitize import sanitize
+from tui.core.text import format_params, plural
 from tui.messages import ControllerEvent, MonitorSampled
 from tui.monitor.fmt import format_bytes
 from tui.monitor.resources import bandwidths
@@ -342,9 +343,9 @@ class VariantsScreen(DeckScreen):
         if self.resolved is not None:
             d = self.resolved.dims
             title.append(f"  {self.resolved.kind}", style="dim")
-            facts = [f"{d.n_layers} layers", f"{d.n_heads}/{d.n_kv_heads} heads"]
+            facts = [plural(d.n_layers, "layer"), f"{d.n_heads}/{d.n_kv_heads} heads"]
             if d.n_params:
-                facts.append(f"{d.n_params / 1e9:.2f}B params")
+                facts.append(f"{format_params(d.n_params)} params")
             if d.context_length:
                 facts.append(f"trained ctx {d.context_length:,}")
             title.append("  " + " · ".join(facts), style="dim")
@@ -518,7 +519,26 @@ class VariantsScreen(DeckScreen):
         if not targets:
             self.notify("No backend here can pull models.", severity="warning", markup=False)
             return
-        self.deck.controller.pull(targets[0], v.tag)
+        from tui.widgets.download_confirm import DownloadDialog
+
+        backend_id, tag = targets[0], v.tag
+        if v.file_size:
+            size = ("about " if v.size_estimated else "") + format_bytes(v.file_size)
+        else:
+            size = "size unknown"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.deck.controller.pull(backend_id, tag)
+
+        self.app.push_screen(
+            DownloadDialog(
+                "Download this variant?",
+                f"Pull {sanitize(tag)} into {backend_id}: {size} to download. Edge links are often "
+                "metered; a pull that stops resumes where it was.",
+            ),
+            answered,
+        )
 
     def action_cancel(self) -> None:
         running = self.query_one(OperationsPanel).running()

@@ -16,7 +16,7 @@ from textual.widgets import Collapsible, Markdown, Static
 from tui.core.chat.markdown import split_segments, tail_from_block
 from tui.core.chat.stats import format_stats
 from tui.core.sanitize import sanitize
-from tui.widgets.chat_stream import StreamingBody, rich_markdown
+from tui.widgets.chat_stream import StreamingBody, rich_markdown, textual_parser
 
 SEGMENT_CHARS = 1500
 """Characters of a reply per segment. Textual lays out every block widget of the log on each
@@ -43,7 +43,7 @@ def _frozen(markdown: str) -> Static:
 
 def _markdown(markdown: str) -> Markdown:
     """The last segment of a reply, as Textual's Markdown widget."""
-    return Markdown(markdown, open_links=False, classes="msg-body")
+    return Markdown(markdown, open_links=False, parser_factory=textual_parser, classes="msg-body")
 
 
 class MessageView(Vertical):

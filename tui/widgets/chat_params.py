@@ -104,7 +104,7 @@ class ParamsDialog(ModalScreen[ParamsResult | None]):
 
 
 class ModelPicker(ModalScreen[ModelInfo | None]):
-    """Choose a chat model from every backend that is up."""
+    """Choose a chat model from every backend that is up; typing filters the list."""
 
     DEFAULT_CSS = """
     ModelPicker { align: center middle; }
@@ -112,42 +112,80 @@ class ModelPicker(ModalScreen[ModelInfo | None]):
         width: 70; max-width: 100%; height: auto; max-height: 80%;
         border: round $accent; background: $panel; padding: 0 1;
     }
+    ModelPicker #model-filter { border: none; height: 1; padding: 0 1; }
     ModelPicker OptionList { height: auto; max-height: 20; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="chat.models.cancel"),
+        # While the filter has the focus, up/down move through the list all the same.
+        Binding("up", "move(-1)", "Up", show=False),
+        Binding("down", "move(1)", "Down", show=False),
     ]
 
     def __init__(self, models: Sequence[ModelInfo], current: tuple[str, str] | None) -> None:
         super().__init__()
         self._models = list(models)
         self._current = current
+        self.shown: list[ModelInfo] = list(self._models)
+        """The models the filter leaves, in the list's order."""
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static("[b]Choose a model[/b]  (enter to pick, esc to cancel)")
+            yield Static("[b]Choose a model[/b]  (type to filter, enter to pick, esc to cancel)")
             if not self._models:
                 yield Static("No chat models found yet: check the Backends screen (key 1).")
-            options = OptionList(id="model-options")
-            for i, m in enumerate(self._models):
-                label = Text(sanitize(m.name), style="bold")
-                detail = " ".join(x for x in (m.parameter_size, m.quantization) if x)
-                label.append(f"  {m.backend}", style="dim")
-                if detail:
-                    label.append(f"  {sanitize(detail)}", style="dim")
-                options.add_option(Option(label, id=str(i)))
-            yield options
+            yield Input(placeholder="filter: name, backend, family…", id="model-filter")
+            yield OptionList(id="model-options")
 
     def on_mount(self) -> None:
+        self._fill("")
         options = self.query_one(OptionList)
-        for i, m in enumerate(self._models):
+        for i, m in enumerate(self.shown):
             if self._current == (m.backend, m.name):
                 options.highlighted = i
-        options.focus()
+        self.query_one("#model-filter", Input).focus()
+
+    def _fill(self, query: str) -> None:
+        words = query.lower().split()
+        self.shown = [
+            m
+            for m in self._models
+            if all(
+                w in f"{m.name} {m.backend} {m.family} {m.parameter_size}".lower() for w in words
+            )
+        ]
+        options = self.query_one(OptionList)
+        options.clear_options()
+        for i, m in enumerate(self.shown):
+            label = Text(sanitize(m.name), style="bold")
+            detail = " ".join(x for x in (m.parameter_size, m.quantization) if x)
+            label.append(f"  {m.backend}", style="dim")
+            if detail:
+                label.append(f"  {sanitize(detail)}", style="dim")
+            options.add_option(Option(label, id=str(i)))
+        if self.shown:
+            options.highlighted = 0
+
+    @on(Input.Changed, "#model-filter")
+    def _filter(self, event: Input.Changed) -> None:
+        self._fill(event.value)
+
+    @on(Input.Submitted, "#model-filter")
+    def _submit_filter(self) -> None:
+        options = self.query_one(OptionList)
+        if options.highlighted is not None and self.shown:
+            self.dismiss(self.shown[options.highlighted])
+
+    def action_move(self, step: int) -> None:
+        options = self.query_one(OptionList)
+        if step < 0:
+            options.action_cursor_up()
+        else:
+            options.action_cursor_down()
 
     @on(OptionList.OptionSelected)
     def _picked(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(self._models[int(event.option.id or 0)])
+        self.dismiss(self.shown[int(event.option.id or 0)])
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -14,6 +14,7 @@ however long the reply grows.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from rich.segment import Segment
@@ -22,9 +23,10 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui.core.chat.markdown import block_boundary
+from tui.core.chat.markdown import block_boundary, chat_parser
 
 if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
     from rich.markdown import Markdown as RichMarkdown
 
 RESERVE_LINES = 100
@@ -33,12 +35,33 @@ lines as the text has (at least this many), so a long reply changes height a few
 
 
 def rich_markdown(markdown: str) -> RichMarkdown:
-    """Rich's Markdown renderable for (sanitized) model output."""
+    """Rich's Markdown renderable for (sanitized) model output: inline HTML shown as text, each
+    link as ``text (url)`` (plain text: following a model's link would send something
+    somewhere), as :func:`textual_parser` has them once the reply is complete."""
     # Imported on first use: rich.markdown pulls in Pygments, which the first paint can do without.
     from rich.markdown import Markdown as RichMarkdown
 
-    # Links stay plain text: following a model's link would send something somewhere.
-    return RichMarkdown(markdown, code_theme="ansi_dark", hyperlinks=False)
+    rendered = RichMarkdown("", code_theme="ansi_dark", hyperlinks=False)
+    # Rich parses with its own parser (HTML on, so `<div>` vanishes): parsed again with ours.
+    rendered.markup = markdown
+    rendered.parsed = _rich_parser().parse(markdown)
+    return rendered
+
+
+@functools.cache
+def _rich_parser() -> MarkdownIt:
+    return chat_parser(keep_links=False)
+
+
+def textual_parser() -> MarkdownIt:
+    """The parser for Textual's ``Markdown`` widget (``parser_factory``): as Rich's, links kept
+    as links (styled) with their URL after them."""
+    return _textual_parser()
+
+
+@functools.cache
+def _textual_parser() -> MarkdownIt:
+    return chat_parser(keep_links=True)
 
 
 class StreamingBody(Widget):

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from tui.core.diagnostics import Diagnostic
 from tui.core.sanitize import sanitize
+from tui.core.text import plural
 from tui.widgets.editor_area import GUTTER_MARKS
 from tui.widgets.editor_preview import Preview
 
@@ -51,7 +52,7 @@ def count_problems(diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> st
     warnings = sum(d.severity == "warning" for d in diagnostics)
     parts = []
     if errors:
-        parts.append(f"{errors} error{'s' * (errors != 1)}")
+        parts.append(plural(errors, "error"))
     if warnings:
-        parts.append(f"{warnings} warning{'s' * (warnings != 1)}")
+        parts.append(plural(warnings, "warning"))
     return ", ".join(parts) or "no problems"

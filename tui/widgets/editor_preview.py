@@ -1,10 +1,12 @@
 """The editor's live preview: the exact prompt a sample conversation becomes, or why it cannot.
 
-Both document kinds go through the one renderer, :func:`tui.core.prompt_template.render_prompt`:
-an ``inference_model.json`` with its own ``PromptTemplate``; a Modelfile through the
-PromptTemplate of the chat format its TEMPLATE is written in (detected from its special tokens),
-or exactly when the TEMPLATE was generated from a PromptTemplate. slmdeck does not run Go
-templates, so a TEMPLATE in no known format is not previewed, and the note says so.
+A Modelfile's TEMPLATE is run by slmdeck's Go template engine exactly as Ollama runs it
+(:func:`tui.core.ollama_prompt.render_prompt`: its SYSTEM when the conversation has none, its
+MESSAGE lines before the conversation), so every TEMPLATE is previewed exactly, with the stop
+words of its PARAMETER stop lines. An ``inference_model.json`` goes through
+:func:`tui.core.prompt_template.render_prompt` with its own ``PromptTemplate``, as Foundry Local
+and slmdeck's ONNX backend do. ``format_title`` only names the chat format the special tokens
+belong to; it plays no part in rendering.
 
 Pure Python; nothing here imports Textual.
 """
@@ -35,12 +37,14 @@ class Preview:
         note: One or two sentences: what the preview is based on, or why there is none.
         format_title: The chat format found (``ChatML (Qwen, SmolLM, …)``), or ``""``.
         exact: True when the prompt is exactly what the runtime builds.
+        stop: The stop words (PARAMETER stop), in order.
     """
 
     prompt: str | None
     note: str
     format_title: str = ""
     exact: bool = False
+    stop: tuple[str, ...] = ()
 
 
 def sample_conversation(
@@ -51,17 +55,20 @@ def sample_conversation(
 
 
 def preview_modelfile(source: str | Modelfile) -> Preview:
-    """Render a Modelfile's TEMPLATE for the sample conversation (its SYSTEM and MESSAGEs too).
+    """Render a Modelfile's TEMPLATE for the sample conversation as Ollama does.
 
     ``source`` is the text, or the parsed Modelfile when the caller has it (no second parse).
+    The Modelfile's SYSTEM, when it has one, takes the place of the sample system message (Ollama
+    adds it to a conversation that has none); its MESSAGE lines come first.
     """
-    from tui.core.chat_formats import FORMATS, detect_format, go_to_prompt_template
+    import json
+
+    from tui.core.chat_formats import FORMATS, detect_format
     from tui.core.modelfile import parse
-    from tui.core.prompt_template import render_prompt
+    from tui.core.ollama_prompt import TemplateError, render_prompt
 
     mf = parse(source) if isinstance(source, str) else source
     template = mf.template
-    conversation = sample_conversation(mf.system, mf.messages())
     if template is None:
         base = mf.from_ or "the FROM model"
         return Preview(
@@ -69,34 +76,28 @@ def preview_modelfile(source: str | Modelfile) -> Preview:
             f"No TEMPLATE here: Ollama uses the template of {base}. Add a TEMPLATE (or open "
             "that model) to preview the prompt.",
         )
-    generated = go_to_prompt_template(template)
-    if generated is not None:
-        return Preview(
-            render_prompt(generated, conversation),
-            "TEMPLATE written from a PromptTemplate: this is exactly the prompt Ollama builds.",
-            "PromptTemplate",
-            exact=True,
-        )
+    turns = [{"role": r, "content": c} for r, c in SAMPLE_TURNS]
+    if mf.system is None:
+        turns.insert(0, {"role": "system", "content": SAMPLE_SYSTEM})
+    history = [{"role": r, "content": c} for r, c in mf.messages()]
+    stop = tuple(v for name, v in mf.parameters() if name == "stop")
+    try:
+        prompt = render_prompt(template, turns, mf.system, history=history)
+    except TemplateError as exc:
+        return Preview(None, f"Ollama could not use this TEMPLATE: {exc}", stop=stop)
     format_id = detect_format(template)
-    if format_id is None:
-        return Preview(
-            None,
-            "This TEMPLATE is in none of the known chat formats (ChatML, Llama 3, Phi, Gemma); "
-            "slmdeck does not run Go templates, so it cannot preview it.",
-        )
-    fmt = FORMATS[format_id]
-    prompt = render_prompt(fmt.prompt_template, conversation)
-    if template == fmt.template:
-        note = f"{fmt.title} template as Ollama ships it."
-        if fmt.notes and format_id == "gemma":
-            note += " " + fmt.notes[0][0].upper() + fmt.notes[0][1:] + "."
-        return Preview(prompt, note, fmt.title, exact=format_id != "gemma")
-    return Preview(
-        prompt,
-        f"Looks like {fmt.title}; previewed with the standard {fmt.title} template, so custom "
-        "parts of this TEMPLATE (tools, dates, extra text) are not shown.",
-        fmt.title,
-    )
+    parts = ["The prompt Ollama builds for a sample conversation (system, user, assistant, user)"]
+    if mf.system is not None:
+        parts[0] += ", with this Modelfile's SYSTEM"
+    if history:
+        parts[0] += f" after its {len(history)} MESSAGE line{'s' if len(history) > 1 else ''}"
+    parts[0] += "."
+    if stop:
+        parts.append("Stops at " + ", ".join(json.dumps(w, ensure_ascii=False) for w in stop) + ".")
+    else:
+        parts.append("No PARAMETER stop: generation ends at the model's end-of-sequence token.")
+    title = FORMATS[format_id].title if format_id else "custom"
+    return Preview(prompt, " ".join(parts), title, exact=True, stop=stop)
 
 
 def preview_inference_model(text: str) -> Preview:

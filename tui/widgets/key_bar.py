@@ -7,7 +7,7 @@ leaks a watcher in Textual 8 (Textualize/textual#6666). This bar renders one lin
 
 * the keys of the focused widget's screen (``show=True`` ones, in their declared order), then
   the shown keys of the focused widget, as many as fit;
-* always at the right: ``1-7 Screens``, ``? Keys`` (``? More`` when keys were left out; the
+* always at the right: ``1-8 Screens``, ``? Keys`` (``? More`` when keys were left out; the
   panel lists every key of the screen) and ``q Quit`` (``^q Quit`` while a text field has focus,
   where ``q`` types a letter).
 
@@ -28,8 +28,8 @@ from textual.widgets import Input, TextArea
 URGENT_ACTIONS = frozenset({"cancel", "stop"})
 """Actions shown first when they are offered: stopping what runs matters most."""
 
-SCREEN_KEYS_HINT = ("1-7", "Screens")
-"""The compact hint for the screen-switching keys ``1``…``7``."""
+SCREEN_KEYS_HINT = ("1-8", "Screens")
+"""The compact hint for the screen-switching keys ``1``…``8``."""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from tui.core.sanitize import sanitize
+from tui.core.text import params_label, plural
 from tui.monitor.fmt import format_bytes
 from tui.types import ModelDetails, RunningModel
 
@@ -27,7 +28,7 @@ def _value(v: Any) -> str:
 
 def _first_lines(text: str, n: int) -> str:
     lines = text.strip("\n").splitlines()
-    more = f"\n… {len(lines) - n} more lines" if len(lines) > n else ""
+    more = f"\n… {plural(len(lines) - n, 'more line')}" if len(lines) > n else ""
     return "\n".join(lines[:n]) + more
 
 
@@ -51,7 +52,7 @@ def details_text(d: ModelDetails, loaded: RunningModel | None = None) -> Text:
     elif i.quantization:
         facts.append(f"quant {sanitize(i.quantization)}")
     if i.parameter_size:
-        facts.append(f"{sanitize(i.parameter_size)} params")
+        facts.append(f"{sanitize(params_label(i.parameter_size))} params")
     if i.modified is not None:
         facts.append(f"modified {i.modified.astimezone().strftime('%Y-%m-%d %H:%M')}")
     if d.capabilities:

@@ -25,6 +25,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui.core.sanitize import sanitize
+from tui.core.text import params_label, parse_params
 from tui.types import ModelInfo, RunningModel
 
 COMPACT_BELOW = 96
@@ -43,8 +44,6 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 
 ALL_COLUMNS: tuple[str, ...] = tuple(key for key, _ in COLUMNS)
 
-_SCALE = {"": 1.0, "K": 1e3, "M": 1e6, "B": 1e9, "T": 1e12}
-
 
 def row_key(backend: str, name: str) -> str:
     """The table key of a model (a tab never appears in a model name)."""
@@ -59,12 +58,11 @@ def split_key(key: str) -> tuple[str, str]:
 
 def parameter_count(text: str) -> float:
     """``3.2B`` → 3.2e9, ``494.03M`` → 4.9403e8; 0 when unreadable (for sorting)."""
-    t = text.strip().lstrip("~≈ ").upper()
-    unit = t[-1:] if t[-1:] in _SCALE else ""
-    try:
-        return float(t[: len(t) - len(unit)] if unit else t) * _SCALE[unit]
-    except ValueError:
-        return 0.0
+    return parse_params(text)
+
+
+FILTER_FIELDS = "name, backend, family, params, quant, size"
+"""What the filter matches, as its hint says it (see :func:`filter_rows`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +79,17 @@ class ModelRow:
 
     @classmethod
     def make(cls, info: ModelInfo, loaded: RunningModel | None = None) -> ModelRow:
+        size = short_bytes(info.size) if info.size else ""
         hay = " ".join(
-            (info.name, info.backend, info.family, info.quantization, info.parameter_size)
+            (
+                info.name,
+                info.backend,
+                info.family,
+                info.quantization,
+                info.parameter_size,
+                params_label(info.parameter_size),
+                size,
+            )
         )
         return cls(info, loaded, hay.lower())
 
@@ -112,9 +119,10 @@ def build_rows(
 
 
 def filter_rows(rows: Sequence[ModelRow], query: str) -> list[ModelRow]:
-    """Rows whose name, backend, family, quantization or size label hold every word of ``query``.
+    """Rows whose name, backend, family, parameter size (``3.2B``), quantization or size on disk
+    (``1.9G``, as the table shows it) hold every word of ``query``.
 
-    Case-insensitive; an empty query keeps every row.
+    Case-insensitive; an empty query keeps every row. :data:`FILTER_FIELDS` names these fields.
     """
     words = query.lower().split()
     if not words:
@@ -171,7 +179,7 @@ def cells(row: ModelRow, columns: Sequence[str] = ALL_COLUMNS) -> list[Text]:
         "name": Text(sanitize(i.name), style="bold", overflow="ellipsis", no_wrap=True),
         "backend": Text(i.backend, style="dim", overflow="ellipsis", no_wrap=True),
         "family": Text(sanitize(i.family) or "–", overflow="ellipsis", no_wrap=True),
-        "params": Text(sanitize(i.parameter_size) or "–", justify="right"),
+        "params": Text(sanitize(params_label(i.parameter_size)) or "–", justify="right"),
         "quant": Text(sanitize(i.quantization) or "–"),
         "size": Text(short_bytes(i.size) if i.size else "–", justify="right"),
         "modified": Text(format_modified(i.modified)),
@@ -382,7 +390,15 @@ class ModelTable(ScrollView, can_focus=True):
         for key in self.visible_columns:
             title = titles[key]
             if key == self.sort_column:
-                title += " ▼" if self.sort_reverse else " ▲"
+                # The arrow always shows: a narrow column cuts its title, never the arrow.
+                arrow = "▼" if self.sort_reverse else "▲"
+                width = self.widths[key]
+                if len(title) + 2 <= width:
+                    title += " " + arrow
+                elif len(title) + 1 <= width:
+                    title += arrow
+                else:
+                    title = title[: max(0, width - 2)] + "…" + arrow
             texts.append(Text(title, justify="right" if key in ("params", "size") else "left"))
         return self._line(texts)
 

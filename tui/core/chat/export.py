@@ -25,9 +25,14 @@ def export_markdown(session: Session, messages: Sequence[StoredMessage]) -> str:
     if opts:
         lines.append("- parameters: " + ", ".join(f"{k}={v}" for k, v in opts.items()))
     lines.append("")
-    if session.system_prompt:
-        lines += ["## System", "", session.system_prompt, ""]
-    for m in messages:
+    systems = turn_system_prompts(session, messages)
+    shown: str | None = None
+    for m, system in zip(messages, systems, strict=True):
+        if system != shown and (system or shown is not None):
+            # The system prompt the next turn was answered under, where it changed.
+            title = "System" if shown is None else "System (changed)"
+            lines += [f"## {title}", "", system or "*(none)*", ""]
+        shown = system
         title = "User" if m.role == "user" else f"Assistant ({m.model or session.model})"
         lines += [f"## {title}", ""]
         if m.thinking:
@@ -38,6 +43,23 @@ def export_markdown(session: Session, messages: Sequence[StoredMessage]) -> str:
             if footer:
                 lines += [f"*{footer}*", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def turn_system_prompts(session: Session, messages: Sequence[StoredMessage]) -> list[str]:
+    """The system prompt each message was sent or answered under: a reply keeps the one it had
+    (in its stats); a prompt has its reply's; what says nothing (older rows, a reply cut by a
+    crash) has the one after it, or the session's current one."""
+    out: list[str | None] = []
+    for m in messages:
+        said = m.stats.get("system_prompt") if m.role == "assistant" else None
+        out.append(said if isinstance(said, str) else None)
+    filled: list[str] = []
+    later = session.system_prompt
+    for said in reversed(out):
+        if said is not None:
+            later = said
+        filled.append(later)
+    return filled[::-1]
 
 
 def export_json(session: Session, messages: Sequence[StoredMessage]) -> str:
@@ -61,12 +83,13 @@ def export_json(session: Session, messages: Sequence[StoredMessage]) -> str:
                 "content": m.content,
                 "thinking": m.thinking,
                 "status": m.status,
-                "stats": m.stats,
+                "stats": {k: v for k, v in m.stats.items() if k != "system_prompt"},
+                "system_prompt": system,
                 "backend": m.backend,
                 "model": m.model,
                 "created_at": m.created_at,
             }
-            for m in messages
+            for m, system in zip(messages, turn_system_prompts(session, messages), strict=True)
         ],
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

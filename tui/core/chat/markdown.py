@@ -4,8 +4,13 @@ finding its code blocks."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-_FENCE = re.compile(r"^(`{3,}|~{3,})[^\n]*\n(.*?)^\1[ \t]*$", re.S | re.M)
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.rules_core import StateCore
+
 _FENCE_LINE = re.compile(r"^ {0,3}(```|~~~)", re.M)
 
 
@@ -60,6 +65,95 @@ def tail_from_block(markdown: str, limit: int) -> int:
     return line + 1 if line != -1 else start
 
 
+@dataclass(frozen=True, slots=True)
+class CodeBlock:
+    """A fenced code block of a message."""
+
+    text: str
+    language: str = ""
+    closed: bool = True
+    """False for a block the message ends inside (a reply cut by max_tokens or a stop)."""
+
+    @property
+    def line_count(self) -> int:
+        return len(self.text.splitlines())
+
+
+_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})([^\n]*)$")
+
+
+def find_code_blocks(markdown: str) -> list[CodeBlock]:
+    """The fenced code blocks of ``markdown``, in order, with the last one even when the text
+    ends inside it (its fence not closed)."""
+    blocks: list[CodeBlock] = []
+    lines = markdown.splitlines(keepends=True)
+    i = 0
+    while i < len(lines):
+        opened = _OPEN.match(lines[i].rstrip("\r\n"))
+        if opened is None or (opened.group(1)[0] == "`" and "`" in opened.group(2)):
+            i += 1
+            continue
+        fence, language = opened.group(1), opened.group(2).strip().split(" ")[0]
+        closing = re.compile(rf"^ {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
+        body: list[str] = []
+        i += 1
+        while i < len(lines) and not closing.match(lines[i].rstrip("\r\n")):
+            body.append(lines[i])
+            i += 1
+        closed = i < len(lines)
+        i += 1
+        blocks.append(CodeBlock("".join(body), language, closed))
+    return blocks
+
+
 def code_blocks(markdown: str) -> list[str]:
-    """The contents of fenced code blocks in ``markdown``, in order."""
-    return [m.group(2) for m in _FENCE.finditer(markdown)]
+    """The contents of fenced code blocks in ``markdown``, in order (an unclosed last one too)."""
+    return [b.text for b in find_code_blocks(markdown)]
+
+
+def _link_urls(state: StateCore, *, keep_links: bool) -> None:
+    """A markdown-it core rule: after each link whose text is not its URL, the URL in brackets,
+    as plain text, so it can be read and copied over SSH (a terminal link hides it); the link
+    itself is kept (``keep_links``) or becomes its text."""
+    from markdown_it.token import Token
+
+    for block in state.tokens:
+        if block.type != "inline" or not block.children:
+            continue
+        out: list[Token] = []
+        href = ""
+        text: list[str] = []
+        for token in block.children:
+            if token.type == "link_open":
+                href, text = str(token.attrs.get("href", "")), []
+                if keep_links:
+                    out.append(token)
+            elif token.type == "link_close":
+                if keep_links:
+                    out.append(token)
+                shown = "".join(text).strip()
+                if href and shown not in (href, href.removeprefix("mailto:")):
+                    out.append(Token("text", "", 0, content=f" ({href})"))
+                href = ""
+            else:
+                out.append(token)
+                if href and token.type in ("text", "code_inline"):
+                    text.append(token.content)
+        block.children = out
+
+
+def chat_parser(*, keep_links: bool) -> MarkdownIt:
+    """The Markdown parser for model output, the same for every renderer of a reply.
+
+    HTML is not HTML but text: a model talking about code writes ``<div>`` and ``<T>``, and no
+    HTML is rendered in a terminal anyway. A link shows its URL after its text.
+
+    Args:
+        keep_links: Keep links as links (Textual's Markdown styles them); else they become text
+            (Rich's renderer would write the URL a second time).
+    """
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("gfm-like", {"html": False})
+    md.core.ruler.push("link_urls", lambda state: _link_urls(state, keep_links=keep_links))
+    return md

@@ -321,6 +321,7 @@ class ChatSession:
         self.messages.append(reply)
         self._reply = reply
         turn = ChatTurn(None, 0, clock=self.clock)
+        turn.extra_stats = {"system_prompt": session.system_prompt}
         # The request goes out while the prompt is written: no disk delays the first byte.
         turn.ready = asyncio.ensure_future(self._store_turn(turn, session, reply))
         self.turn = turn
@@ -355,7 +356,7 @@ class ChatSession:
                     result.thinking,
                     result.status,
                 )
-                reply.stats = result.stats.as_dict()
+                reply.stats = {**result.stats.as_dict(), **turn.extra_stats}
                 if result.error:
                     reply.stats["error"] = result.error
                 if reply.id > 0 and result.store_error:

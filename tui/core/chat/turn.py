@@ -67,6 +67,9 @@ class ChatTurn:
     """Set when the turn has ended (complete, stopped or error)."""
     store_error: str = ""
     """The last failure to write the reply (the stream goes on; the text stays on screen)."""
+    extra_stats: dict[str, Any] = field(default_factory=dict)
+    """Stored with the reply's figures: the system prompt it was answered under, so an export
+    of a session whose system prompt changed gives each turn its own."""
 
     def live_rate(self) -> float | None:
         """Tokens per second so far (chunks counted), for the live gauge."""
@@ -194,7 +197,7 @@ class ChatTurn:
         result = TurnResult("".join(self.content), "".join(self.thinking), status, self.stats())
         result.error = sanitize(error)
         self.result = result
-        stats = result.stats.as_dict()
+        stats = {**result.stats.as_dict(), **self.extra_stats}
         if error:
             stats["error"] = result.error
         write = asyncio.ensure_future(self._write_final(result, stats))
