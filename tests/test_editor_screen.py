@@ -579,3 +579,34 @@ async def test_open_and_save_as_complete_paths_with_tab(tmp_path: Path) -> None:
         assert dialog.query_one(Input).value == f"{tmp_path}/tutor.Modelfile"
         await pilot.press("enter")
         await wait_for(pilot, lambda: screen.editor.text.startswith("FROM"), "the file opened")
+
+
+async def test_file_asked_for_is_opened_and_another_files_draft_waits_for_its_file(
+    tmp_path: Path,
+) -> None:
+    from tui.widgets.editor_doc import EditorDoc
+
+    asked = tmp_path / "Asked.Modelfile"
+    asked.write_text("FROM qwen2.5:0.5b\n")
+    other = tmp_path / "Other.Modelfile"
+    other.write_text("FROM llama3.2\n")
+    doc = EditorDoc(kind="modelfile", path=other)
+    db = Database.in_dir(data_dir())
+    DraftStore(db).save(doc.key, "modelfile", "FROM llama3.2\nSYSTEM drafted\n", doc.origin())
+    db.close()
+    app = editor_app(file=str(asked))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await ready(pilot)
+        await wait_for(pilot, lambda: screen.doc.path == asked, "the file asked for")
+        await wait_for(
+            pilot, lambda: any("1 other draft kept" in m for m in messages(app)), "the notice"
+        )
+        # Nothing was offered over the file asked for, and it is what the editor shows.
+        assert not isinstance(app.screen, ChoiceDialog)
+        assert screen.editor.text == "FROM qwen2.5:0.5b\n"
+        # Opening the other file offers its own draft, and restoring keeps that file.
+        screen.open_file(other)
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog), "the offer")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "SYSTEM drafted" in screen.editor.text, "the draft")
+        assert screen.doc.path == other and screen.dirty

@@ -448,3 +448,30 @@ async def test_variants_screen_grades_the_jetson_pool_once() -> None:
                 assert all(r.fit.where in (Placement.GPU, Placement.NONE) for r in screen.rows)
                 budget = str(screen.query_one("#variants-budget", Static).render())
                 assert f"unified memory {shown}" in budget
+
+
+@pytest.mark.parametrize(
+    ("tree", "expected"),
+    [
+        ("jetson_orin", "shared 7.0 GiB of 31.0 GiB (unified with RAM)"),
+        ("amd_apu", "(unified with RAM)"),
+        ("intel_igpu", "load n/a"),
+        ("amd_dgpu", "VRAM 4.0 GiB of 24.0 GiB"),
+    ],
+)
+def test_top_text_marks_unified_memory_and_missing_load(
+    tree: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tui.commands import top
+
+    monkeypatch.setenv(ROOT_ENV, str(TREES / tree))
+    gpus = AutoGpuReader().read()
+    assert gpus
+    from tui.monitor import load_samples
+
+    recorded = load_samples(TREES.parent / "monitor_samples.json")[-1]
+    sample = replace(recorded, gpus=gpus)
+    line = next(x for x in top.format_text(sample).splitlines() if x.startswith("GPU0"))
+    assert expected in line
+    if tree == "amd_dgpu":
+        assert "unified" not in line

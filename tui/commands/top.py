@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tui.core.sanitize import sanitize
 from tui.monitor.fmt import NA, format_bytes, format_number, format_percent, format_rate
 from tui.monitor.monitor import DEFAULT_INTERVAL, Monitor
 from tui.monitor.sample import Sample
@@ -101,9 +102,12 @@ def format_text(sample: Sample) -> str:
         power = format_number(g.power_w, "W")
         if g.power_limit_w is not None and g.power_w is not None:
             power += f" of {g.power_limit_w:.0f} W"
+        # Unified memory (Jetson, APU, iGPU) is the RAM the CPU uses too: said, not called VRAM.
+        memory = f"shared {vram} (unified with RAM)" if g.unified else f"VRAM {vram}"
+        load = "load n/a" if g.util_percent is None else format_percent(g.util_percent, 0)
         lines.append(
-            f"GPU{g.index}  {format_percent(g.util_percent, 0):>8}   VRAM {vram}   "
-            f"{format_number(g.temperature_c, '°C')}   {power}   {g.name}"
+            f"GPU{g.index}  {load:>8}   {memory}   "
+            f"{format_number(g.temperature_c, '°C')}   {power}   {sanitize(g.name)}"
         )
     for m in sample.loaded_models:
         lines.append(

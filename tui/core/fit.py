@@ -91,6 +91,25 @@ def _onnx_precision(name: str) -> str:
     return next((p for p in ONNX_PRECISIONS if p in lowered), "onnx")
 
 
+def _estimate_onnx_size(
+    precision: str, n_params: int, dims: ArchDims, anchor: Variant | None
+) -> int:
+    """Bytes of an ONNX folder of ``precision`` not installed here.
+
+    Without an installed folder to start from: parameters × bits per weight. With one (``anchor``,
+    measured): its size plus the difference in bits of the weights a builder quantizes. The
+    embedding table stays in its float type whatever the precision, so on a small model (where it
+    is most of the weights) an int8 folder is never estimated below a real int4 one.
+    """
+    bpw = bits_per_weight(precision)
+    if anchor is None:
+        return round(n_params * bpw / 8)
+    embedding = dims.vocab_size * dims.n_embd
+    quantized = max(n_params - embedding, 0)
+    delta = quantized * (bpw - bits_per_weight(anchor.quant)) / 8
+    return max(round(anchor.file_size + delta), 0)
+
+
 def _require_weights(folder: Path, weights: int) -> None:
     """A folder with no weights is nothing to fit: never graded "Perfect" for 0 bytes."""
     if weights <= 0:
@@ -289,12 +308,19 @@ def onnx_resolved(info: ModelInfo, siblings: Sequence[ModelInfo], n_params: int)
         seen.add(precision)
     notes = [f"dimensions from {Path(info.path).name}/genai_config.json"]
     if n_params:
+        anchor = next((v for v in variants if v.quant in ONNX_PRECISIONS), None)
         for precision in ONNX_PRECISIONS:
             if precision not in seen:
                 bpw = bits_per_weight(precision)
-                size = round(n_params * bpw / 8)
+                size = _estimate_onnx_size(precision, n_params, dims, anchor)
                 variants.append(Variant(precision, precision, bpw, size, size_estimated=True))
-        notes.append("sizes marked ~ are estimated parameters × bits per weight")
+        if anchor is not None:
+            notes.append(
+                f"sizes marked ~ are the installed {anchor.quant} folder's size plus the "
+                "difference in bits of the weights a builder quantizes (embeddings are kept)"
+            )
+        else:
+            notes.append("sizes marked ~ are estimated parameters × bits per weight")
     notes.append(f"ONNX Runtime GenAI sizes its KV cache for search.max_length = {main.max_length}")
     return ResolvedModel(
         info.name, "onnx", dims, tuple(variants), tuple(notes), default_ctx=main.max_length

@@ -39,6 +39,7 @@ from tui.core.diagnostics import Diagnostic
 from tui.core.model_names import model_name_problem
 from tui.core.modelfile_encoding import ByteKeeper, shown
 from tui.core.sanitize import sanitize
+from tui.core.text import plural
 from tui.messages import ControllerEvent
 from tui.screens.base import DeckScreen
 from tui.types import (
@@ -147,6 +148,7 @@ class EditorScreen(DeckScreen):
         """Set once the drafts store is open (or failed to open)."""
         self._analysis_timer: Timer | None = None
         self._options_seen: dict[str, str] | None = None
+        self._told_other_drafts = False
         self._wanted: tuple[str, str] | None = None
         self._my_ops: dict[int, tuple[str, str]] = {}
         """Create operations started here: op id -> (draft key, text sent)."""
@@ -441,6 +443,7 @@ class EditorScreen(DeckScreen):
             return
         doc = EditorDoc(kind=MODELFILE, backend=backend_id, model=name)
         await self.load_document(doc, details.modelfile, saved=True)
+        await self._offer_draft_of(doc)
 
     async def _open_onnx(self, backend_id: str, name: str, folder: Path, template: str) -> None:
         path = folder / "inference_model.json"
@@ -459,6 +462,7 @@ class EditorScreen(DeckScreen):
                 )
                 return
             await self.load_document(doc, text, saved=True)
+            await self._offer_draft_of(doc)
             return
         from tui.core.chat_formats import detect_format, new_inference_model
         from tui.core.inference_model import dumps
@@ -484,9 +488,35 @@ class EditorScreen(DeckScreen):
             return
         kind = kind_of(path, text)
         backend, model = self._onnx_model_at(path.parent) if kind == INFERENCE_MODEL else ("", "")
-        await self.load_document(
-            EditorDoc(kind=kind, path=path, backend=backend, model=model), text, saved=True
-        )
+        doc = EditorDoc(kind=kind, path=path, backend=backend, model=model)
+        await self.load_document(doc, text, saved=True)
+        await self._offer_draft_of(doc)
+
+    async def _offer_draft_of(self, doc: EditorDoc) -> None:
+        """A draft left for the document just opened is offered now; at the start that asked
+        for this document, the others are said to be kept."""
+        await self.store_ready.wait()
+        book = self.keeper.book
+        if book is None:
+            return
+        try:
+            pending = await book.pending()
+        except StoreError:
+            return
+        mine = [d for d in pending if d.key == doc.key and d.text != self.editor.text]
+        others = [d for d in pending if d.key != doc.key]
+        if others and not self._told_other_drafts:
+            self._told_other_drafts = True
+            them = "it" if len(others) == 1 else "them"
+            self.notify(
+                f"{plural(len(others), 'other draft')} kept for later: open its file, or start "
+                f"the editor without --file, to get {them} back.",
+                title="Drafts",
+                timeout=8,
+                markup=False,
+            )
+        if mine:
+            await self._offer(mine[0])
 
     def _onnx_model_at(self, folder: Path) -> tuple[str, str]:
         """The (backend, model) of the ONNX model in ``folder``, when a backend lists it."""
@@ -693,9 +723,23 @@ class EditorScreen(DeckScreen):
         except StoreError as exc:
             self.notify(str(exc), title="Drafts", severity="error", timeout=10, markup=False)
             return
+        # Asked for a document (--file, or a model from Models): its own draft is offered once it
+        # is open (restoring it keeps that document), the others wait for a start that asks for
+        # nothing, or for their own document to be opened (see _offer_draft_of).
+        if self._requested_key() is not None:
+            return
         for draft in pending:
             if not await self._offer(draft):
                 return
+
+    def _requested_key(self) -> str | None:
+        """The draft key of the document this screen was opened for, or None (nothing asked)."""
+        opts = self.deck.screen_options
+        if opts.get("file"):
+            return str(Path(opts["file"]).expanduser().absolute())
+        if opts.get("model"):
+            return f"{opts.get('backend', '')}:{opts['model']}"
+        return None
 
     def worker_failed(self, worker: Worker[object]) -> None:
         if worker.name == "_open_store":
@@ -715,7 +759,6 @@ class EditorScreen(DeckScreen):
             )
         )
         if answer == "r":
-            await self.load_document(doc, draft.text, saved=False)
             await self.load_document(doc, draft.text, saved=False)
             self.keeper.written = True
             self.notify(f"Restored the draft of {doc.title}.", timeout=5, markup=False)
