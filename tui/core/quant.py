@@ -375,6 +375,12 @@ FIT_THRESHOLDS_TEXT = (
 )
 """One line for the UI to show next to fit levels."""
 
+FIT_THRESHOLDS_SHORT = (
+    f"Perfect ≥{PERFECT_HEADROOM:.0%} free left · Good ≥{GOOD_HEADROOM:.0%}, or GPU+CPU with "
+    f"≥{PERFECT_HEADROOM:.0%} · Marginal: fits · Too tight: not even in VRAM + RAM"
+)
+"""The same, short enough for two lines at 80 columns (the Variants screen's legend)."""
+
 
 @dataclass(frozen=True, slots=True)
 class FitResult:

@@ -30,7 +30,7 @@ from tui.controller import ModelsChanged, OperationUpdated
 from tui.core.fit import DEFAULT_CTX, FitInputError, ResolvedModel, resolve_model
 from tui.core.quant import (
     DEFAULT_OVERHEAD,
-    FIT_THRESHOLDS_TEXT,
+    FIT_THRESHOLDS_SHORT,
     KV_BYTES_PER_ELEMENT,
     SET_BY_YOU,
     FitLevel,
@@ -348,6 +348,7 @@ class VariantsScreen(DeckScreen):
                 facts.append(f"{format_params(d.n_params)} params")
             if d.context_length:
                 facts.append(f"trained ctx {d.context_length:,}")
+            # The header wraps to a second line rather than cutting the facts at 80 columns.
             title.append("  " + " · ".join(facts), style="dim")
         self.query_one("#variants-title", Static).update(title)
         line = Text()
@@ -426,17 +427,22 @@ class VariantsScreen(DeckScreen):
             if r.fit.where is not Placement.NONE:
                 note.append(f" on {_WHERE[r.fit.where]}")
             note.append("\n")
-        note.append(FIT_THRESHOLDS_TEXT + ".", style="dim")
+        note.append(FIT_THRESHOLDS_SHORT + ".", style="dim")
         extra = []
+        if self.resolved is not None and self.resolved.kind in ("ollama", "catalog"):
+            # k changes what the estimate assumes, not what the server does.
+            extra.append(
+                "KV type is the Ollama server's OLLAMA_KV_CACHE_TYPE (with flash attention); "
+                "k shows each one's cost"
+            )
         if not DEFAULT_OVERHEAD.calibrated:
             extra.append("overhead not yet calibrated")
         extra.append("tok/s is a bandwidth ceiling, not a measurement")
         if self.resolved is not None:
             extra.extend(self.resolved.notes[:2])
-        last = Text("; ".join(sanitize(e) for e in extra), style="dim")
-        last.truncate(max(20, self.size.width - 4), overflow="ellipsis")
+        # Wrapped, never cut: the note scrolls when the screen is short.
         note.append("\n")
-        note.append_text(last)
+        note.append_text(Text("; ".join(sanitize(e) for e in extra) + ".", style="dim"))
         self.query_one("#variants-note", Static).update(note)
 
     def on_resize(self) -> None:
