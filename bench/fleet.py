@@ -2,14 +2,21 @@
 
 Each host is a port of a light stub server (in its own process, so its work is not counted) that
 answers Ollama's ``/api/ps`` and ``/api/tags`` and a node_exporter's ``/metrics`` (an 8-CPU host's
-cpu, meminfo and filesystem series, as ``collect[]`` asks). This process runs only the
-:class:`~tui.fleet.collector.FleetCollector` (what the controller runs whether or not the Fleet
-screen is shown); it prints its CPU, as % of one core from its own process times per poll
-interval, and its RSS above the idle figure taken before the first poll: median and worst.
+cpu, meminfo and filesystem series, as ``collect[]`` asks). Three cases, each in a fresh process:
+
+* ``collector``: only the :class:`~tui.fleet.collector.FleetCollector` (what the controller runs
+  whether or not the Fleet screen is shown); idle is before the first poll.
+* ``shown``: the whole app, headless (``run_test``, 100x30), on the Fleet screen;
+* ``hidden``: the whole app on the Backends screen, the fleet polled all the same.
+
+For the app cases, idle is the app on that screen with the fleet not yet polling (its own
+resource sampler runs in both), measured for as long as the polled part; the figures are the
+difference. CPU is % of one core from the process' own times per poll interval; RSS above idle;
+median and worst.
 
 Target: ≤ 3 % of a core and ≤ 10 MiB above idle.
 
-    .venv/bin/python bench/fleet.py [--hosts 100] [--interval 2] [--duration 60]
+    .venv/bin/python bench/fleet.py [--hosts 100] [--interval 2] [--duration 60] [--case all]
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -188,6 +196,98 @@ async def _measure(ports: list[int], interval: float, duration: float) -> dict[s
     }
 
 
+async def _measure_app(
+    ports: list[int], interval: float, duration: float, screen: str
+) -> dict[str, float]:
+    """The app on ``screen``: idle first (no fleet polling), then with the fleet polled."""
+    import psutil
+
+    from tui.app import make_app
+    from tui.config import Config
+    from tui.controller import Controller, build_backends
+    from tui.fleet.collector import FleetCollector
+    from tui.fleet.hosts import FleetSettings, Host
+
+    me = psutil.Process()
+    hosts = [Host("local")] + [
+        Host(f"edge-{i:03d}", ollama=f"http://127.0.0.1:{p}", node_exporter=f"http://127.0.0.1:{p}")
+        for i, p in enumerate(ports)
+    ]
+    cfg = Config()
+    cfg.ollama_enabled = False
+    cfg.model_dirs = []
+    settings = FleetSettings(interval=interval, timeout=2.0)
+    controller = Controller(
+        build_backends(cfg), retry_interval=0, hosts=hosts, fleet_settings=settings
+    )
+    # The controller's collector, polling only when told: idle first, then polled.
+    fleet = FleetCollector(hosts, settings)
+    controller.start_fleet(fleet, run=False)
+    app = make_app(cfg, controller=controller, start_screen=screen)
+
+    async def phase() -> tuple[list[float], list[float]]:
+        cpu: list[float] = []
+        rss: list[float] = []
+        last_cpu, last_wall = time.process_time(), time.monotonic()
+        end = last_wall + duration
+        while time.monotonic() < end:
+            await asyncio.sleep(interval)
+            now_cpu, now_wall = time.process_time(), time.monotonic()
+            cpu.append(100.0 * (now_cpu - last_cpu) / (now_wall - last_wall))
+            rss.append(me.memory_info().rss / 2**20)
+            last_cpu, last_wall = now_cpu, now_wall
+        return cpu, rss
+
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await asyncio.sleep(interval * 2)
+        idle_cpu, idle_rss = await phase()
+        await fleet.start()
+        await asyncio.sleep(interval * 2)  # warm-up: connections opened, first rates
+        cpu, rss = await phase()
+        views = fleet.snapshot()
+        shown = type(app.screen).__name__
+    base_cpu, base_rss = statistics.median(idle_cpu), statistics.median(idle_rss)
+    return {
+        "hosts": len(ports),
+        "up": sum(1 for v in views if v.reachable),
+        "polls": fleet.polls,
+        "screen": shown,  # type: ignore[dict-item]
+        "cpu_median": statistics.median(cpu) - base_cpu,
+        "cpu_worst": max(cpu) - base_cpu,
+        "rss_median": statistics.median(rss) - base_rss,
+        "rss_worst": max(rss) - base_rss,
+        "idle_cpu": base_cpu,
+        "idle_rss": base_rss,
+    }
+
+
+def _case(case: str, ports: list[int], interval: float, duration: float) -> None:
+    if case == "collector":
+        r = asyncio.run(_measure(ports, interval, duration))
+        r["screen"] = "no app"  # type: ignore[assignment]
+        r["idle_cpu"] = 0.0
+    else:
+        screen = "fleet" if case == "shown" else "backends"
+        r = asyncio.run(_measure_app(ports, interval, duration, screen))
+    print(json.dumps(r), flush=True)
+
+
+def _report(case: str, r: dict[str, Any], interval: float, duration: float) -> None:
+    print(
+        f"{case} ({r['screen']}): {r['hosts']:.0f} hosts ({r['up']:.0f} up), every {interval:g} s"
+        f" for {duration:g} s, {r['polls']:.0f} polls"
+    )
+    print(
+        f"  CPU above idle (% of one core)  median {r['cpu_median']:5.2f}   worst"
+        f" {r['cpu_worst']:5.2f}   target <= 3 (idle {r['idle_cpu']:.2f})"
+    )
+    print(
+        f"  RSS above idle (MiB)            median {r['rss_median']:5.2f}   worst"
+        f" {r['rss_worst']:5.2f}   target <= 10 (idle {r['idle_rss']:.1f} MiB)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -195,32 +295,47 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hosts", type=int, default=100)
     ap.add_argument("--interval", type=float, default=2.0)
     ap.add_argument("--duration", type=float, default=60.0)
+    ap.add_argument(
+        "--case", choices=("all", "collector", "shown", "hidden"), default="all", help="what to run"
+    )
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--ports", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.serve:
         asyncio.run(_serve(args.serve))
+        return 0
+    if args.ports:  # one case, in this fresh process
+        _case(args.case, json.loads(args.ports), args.interval, args.duration)
         return 0
     stub = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(args.hosts)],
         stdout=subprocess.PIPE,
         env=os.environ | {"PYTHONPATH": str(REPO)},
     )
+    cases = ("collector", "shown", "hidden") if args.case == "all" else (args.case,)
     try:
         assert stub.stdout is not None
-        ports = json.loads(stub.stdout.readline())
-        r = asyncio.run(_measure(ports, args.interval, args.duration))
+        ports = stub.stdout.readline().decode().strip()
+        for case in cases:
+            run = subprocess.run(
+                [
+                    *(sys.executable, __file__, "--case", case, "--ports", ports),
+                    *("--interval", str(args.interval), "--duration", str(args.duration)),
+                ],
+                capture_output=True,
+                text=True,
+                env=os.environ | {"PYTHONPATH": str(REPO)},
+                check=False,
+            )
+            if run.returncode != 0:
+                print(f"{case}: failed\n{run.stderr[-2000:]}", file=sys.stderr)
+                return 1
+            _report(
+                case, json.loads(run.stdout.strip().splitlines()[-1]), args.interval, args.duration
+            )
     finally:
         stub.kill()
         stub.wait()
-    print(
-        f"bench/fleet.py: {r['hosts']:.0f} hosts ({r['up']:.0f} up), every {args.interval:g} s for {args.duration:g} s, {r['polls']:.0f} polls"
-    )
-    print(
-        f"  CPU (% of one core)   median {r['cpu_median']:5.2f}   worst {r['cpu_worst']:5.2f}   target <= 3"
-    )
-    print(
-        f"  RSS above idle (MiB)  median {r['rss_median']:5.2f}   worst {r['rss_worst']:5.2f}   target <= 10 (idle {r['idle_rss']:.1f} MiB)"
-    )
     return 0
 
 

@@ -8,7 +8,7 @@ loop until the time is up, a random step:
 
 * switch to a random screen (1-7) and wait for it to be shown;
 * chat: a prompt on the Chat screen, streamed at 400 tok/s; a third of them stopped with escape
-  midway;
+  midway; every tenth starts a new session (ctrl+n), so the conversation does not grow forever;
 * pull ``smollm2:135m`` at 40 MB/s on the Models screen and cancel it after some progress, or let
   it finish and delete the model again;
 * before each step, with ``--fault-rate`` probability, a fault for the next requests: the stream
@@ -133,6 +133,11 @@ async def chat(pilot, rng: random.Random, tally: Tally) -> None:  # type: ignore
     if screen.streaming:
         await pilot.press("escape")
         await until(pilot, lambda: not screen.streaming, "the stream to stop")
+    if tally.steps.get("chat", 0) % 10 == 9:
+        # A new session now and then, as people do: one conversation growing for 30 minutes
+        # would be measured as a leak.
+        screen.action_new_session()
+        await pilot.pause()
     prompt = screen.prompt
     text = f"soak {tally.steps.get('chat', 0)}: tell me about edge servers"
     if hasattr(prompt, "load_text"):

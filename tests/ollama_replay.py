@@ -615,6 +615,9 @@ class Faults:
     """Close the socket after writing this many stream chunks (no terminating chunk)."""
     garbage_after_chunks: int | None = None
     """Write a non-JSON line after this many chunks (non-streaming answers: a non-JSON body)."""
+    bad_utf8_after_chunks: int | None = None
+    """Write a line that is JSON except for bytes that are not valid UTF-8 (a ``message`` and a
+    ``response`` whose text holds ``\\xff\\xfe``) after this many chunks; the stream goes on."""
     delay_first_byte: float = 0.0
     """Seconds to wait before answering anything."""
     error_status: int | None = None
@@ -646,12 +649,37 @@ class Faults:
         return (
             self.die_after_chunks is not None
             or self.garbage_after_chunks is not None
+            or self.bad_utf8_after_chunks is not None
             or self.delay_first_byte > 0
             or self.error_status is not None
             or self.replace_body is not None
             or self.end_after_chunks is not None
             or self.drip_interval > 0
         )
+
+
+BAD_UTF8_LINE = (
+    b'{"model":"x","created_at":"2024-01-01T00:00:00Z","message":{"role":"assistant",'
+    b'"content":"bad \xff\xfe bytes"},"response":"bad \xff\xfe bytes","done":false}\n'
+)
+"""A stream line that is JSON but not UTF-8 (see :attr:`Faults.bad_utf8_after_chunks`)."""
+
+
+def many_models(count: int, prefix: str = "bulk") -> list[ReplayModel]:
+    """``count`` small installed models named ``{prefix}-00000:latest``... (a huge model list)."""
+    stamp = rfc3339nano(time.time_ns())
+    return [
+        ReplayModel(
+            name=f"{prefix}-{i:05d}:latest",
+            digest=_fake_digest(prefix, str(i)),
+            size=1_000_000 + i,
+            family="llama",
+            parameter_size="1B",
+            quantization_level="Q4_K_M",
+            modified_at=stamp,
+        )
+        for i in range(count)
+    ]
 
 
 class RecordedRequest(NamedTuple):
@@ -954,6 +982,8 @@ class _Response:
             raise _Died
         if f and f.garbage_after_chunks is not None and self.chunks == f.garbage_after_chunks:
             self._write_chunk(b"this is not json {\n")
+        if f and f.bad_utf8_after_chunks is not None and self.chunks == f.bad_utf8_after_chunks:
+            self._write_chunk(BAD_UTF8_LINE)
         self._write_chunk(data)
         self.chunks += 1
 

@@ -42,8 +42,12 @@ class Clock:
 
 
 def reply_row(store: ChatStore, message_id: int) -> tuple[str, str]:
+    """The reply's text on disk (its row and the batches appended to it) and its status."""
     rows = store.db.query("SELECT content, status FROM messages WHERE id=?", (message_id,))
-    return rows[0]["content"], rows[0]["status"]
+    parts = store.db.query(
+        "SELECT content FROM message_parts WHERE message_id=? ORDER BY id", (message_id,)
+    )
+    return rows[0]["content"] + "".join(p["content"] for p in parts), rows[0]["status"]
 
 
 async def test_turn_saves_in_batches_and_finishes(store: ChatStore) -> None:

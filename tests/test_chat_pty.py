@@ -141,11 +141,26 @@ def test_model_output_never_reaches_the_terminal_raw() -> None:
 
 
 def _stored_reply(db: str) -> tuple[str, str] | None:
+    """The last reply's text on disk (its row, then the batches appended while it streamed) and
+    its status."""
     with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
         row = conn.execute(
-            "SELECT content, status FROM messages WHERE role='assistant' ORDER BY id DESC LIMIT 1"
+            "SELECT id, content, status FROM messages WHERE role='assistant'"
+            " ORDER BY id DESC LIMIT 1"
         ).fetchone()
-    return None if row is None else (row[0], row[1])
+        if row is None:
+            return None
+        has_parts = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE name='message_parts'"
+        ).fetchone()
+        parts = (
+            conn.execute(
+                "SELECT content FROM message_parts WHERE message_id=? ORDER BY id", (row[0],)
+            ).fetchall()
+            if has_parts
+            else []
+        )
+    return row[1] + "".join(p[0] for p in parts), row[2]
 
 
 def _stream_then_kill_9(ollama: str, db: str) -> str:

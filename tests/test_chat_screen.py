@@ -640,7 +640,7 @@ async def test_a_long_stored_session_opens_a_page_and_caps_a_huge_reply() -> Non
             last = shown[-1]
             assert last.content == huge  # all of it kept (copy, export)
             assert 0 < len(huge) - last.hidden_chars <= SHOWN_CHARS
-            assert "earlier characters" in str(last.query_one(".msg-hidden", Static).render())
+            assert "above not shown" in str(last.query_one(".msg-hidden", Static).render())
             await pilot.press("escape")  # leave the prompt, as a key user would
             await pilot.press("ctrl+u")
             await workers_done(app)

@@ -106,3 +106,49 @@ async def test_a_narrower_widget_renders_again_at_its_width() -> None:
         assert body.text_lines > wide
         assert all(len(line) <= 40 for line in shown(body))
         assert body.reserved > body.text_lines
+
+
+def test_reply_text_joins_once_and_gives_what_is_new() -> None:
+    from tui.core.chat.text import BLOCK_CHARS, ReplyText
+
+    text = ReplyText()
+    pieces = [f"w{i} " for i in range(BLOCK_CHARS // 2)]
+    for piece in pieces:
+        text.append(piece)
+    whole = "".join(pieces)
+    assert len(text) == len(whole) and text.text() == whole
+    assert text.text() is text.text()  # joined once, kept
+    assert text.since(len(whole) - 7) == whole[-7:] and text.since(len(whole)) == ""
+    text.append("end")
+    assert text.since(len(whole)) == "end" and text.tail(5) == whole[-2:] + "end"
+
+
+def test_open_fence_says_which_fence_the_text_ends_inside() -> None:
+    from tui.core.chat.markdown import open_fence
+
+    assert open_fence("a\n```py\nx\n```\n") == ""
+    assert open_fence("a\n```py\nx\n") == "```py\n"
+    assert open_fence("~~~~\n```\nstill code\n") == "~~~~\n"
+    assert open_fence("``` not `a fence`\n") == ""
+
+
+async def test_a_huge_reply_keeps_only_its_end_drawn() -> None:
+    reply = markdown_reply(1500)
+    body = StreamingBody(segment_chars=500, window_chars=4000, reserve=40)
+    async with BodyApp(body).run_test(size=(80, 30)) as pilot:
+        await pilot.pause()
+        total = ""
+        for _ in range(6):
+            for token in tokenize(reply):
+                body.append(token)
+                total += token
+                assert len(body.source) <= 4000 + 4 * 500
+        assert body.total == len(total) and body.hidden > 0
+        assert total.endswith(body.source) and body.hidden + len(body.source) == len(total)
+        assert "above not shown (ctrl+o exports it whole)" in body.render_line(0).text
+        # A write of more than the window at once renders only its end.
+        body.append(reply * 5)
+        assert len(body.source) <= 4000 and (total + reply * 5).endswith(body.source)
+        # No block boundary at all (one long line): cut anyway, nothing grows without bound.
+        body.append("x" * 20_000)
+        assert len(body.segment) <= 4 * 500 and len(body.source) <= 4000 + 4 * 500

@@ -616,3 +616,16 @@ def test_top_stops_quietly_when_the_reader_goes_away() -> None:
             proc.wait()
     assert proc.returncode == 0
     assert err == ""
+
+
+def test_a_disk_is_labelled_by_its_mount_point_and_the_store_on_it(tmp_path: Path) -> None:
+    from tui.monitor.live import read_disks
+
+    store = tmp_path / "models" / "not-created-yet"
+    (disk,) = read_disks([store])
+    # The nearest mount point holding the store (tmp_path is on one, / at the latest).
+    assert disk.mount and Path(disk.mount) in (tmp_path, *tmp_path.parents)
+    assert os.path.ismount(disk.mount)
+    assert disk.label == f"{disk.mount} (models in {store})"
+    again = type(disk)(disk.path, disk.total, disk.used, disk.free)  # an older recording
+    assert again.label == str(store)

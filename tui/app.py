@@ -182,8 +182,9 @@ class SlmdeckApp(App[None]):
             return
         title = OUTCOME_TITLES[op.kind]
         if op.state is OperationState.FAILED:
+            resume = op.kind == "pull" and op.retryable and op.progress and op.progress.completed
             self.notify(
-                f"{op.title} failed: {op.error}",
+                f"{op.title} failed: {op.error}" + ("; pull it again to resume." if resume else ""),
                 title=title,
                 severity="error",
                 timeout=10,
@@ -335,11 +336,11 @@ class SlmdeckApp(App[None]):
             return False
         self.screen_options = dict(options)
         if self.current_mode == name:
-            # Already shown: no switch, so no resume event; the screen gets one to read the
-            # new options the same way.
-            from textual import events
+            # Already shown: no switch, so no resume; a message says there are new options
+            # (a synthetic ScreenResume would restyle and refresh the whole screen).
+            from tui.messages import OptionsGiven
 
-            self.screen.post_message(events.ScreenResume())
+            self.screen.post_message(OptionsGiven())
         else:
             self.switch_mode(name)
         return True

@@ -100,8 +100,13 @@ def cmd_models(args: argparse.Namespace) -> int:
         json.dump(out, sys.stdout, indent=2, default=_json_default)
         sys.stdout.write("\n")
         return 0
+    from tui.config import config_path
+
+    where = str(config_path())
     for problem in config.problems:
-        print(f"warning: {sanitize(problem)}", file=sys.stderr)
+        # Name the file, unless the problem does already ("... is not valid TOML").
+        shown = problem if where in problem else f"{where}: {problem}"
+        print(f"warning: {sanitize(shown)}", file=sys.stderr)
     for state in controller.states.values():
         if state.status.value != "up":
             print(f"{state.id}: down: {sanitize(state.detail)}", file=sys.stderr)

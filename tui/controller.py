@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from tui.fleet.hosts import FleetSettings, Host
     from tui.fleet.model import HostView
     from tui.monitor.monitor import Monitor
+    from tui.monitor.sample import Sample
     from tui.persist import BenchResults, ChatHistory, DraftBook
     from tui.store.chats import ChatStore
     from tui.store.files import FileSystem, SaveResult
@@ -199,6 +200,10 @@ class _HostContext:
     backends: dict[str, Backend]
     states: dict[str, BackendState]
     models: dict[str, tuple[ModelInfo, ...]]
+
+
+_KIND_WORDS = {"ollama": "Ollama", "openai": "OpenAI-compatible server", "onnx": "ONNX"}
+"""How messages name a backend of each kind (as the backends' own errors do)."""
 
 
 def _default_config() -> Config:
@@ -500,6 +505,28 @@ class Controller:
         """Every host's latest view (empty until :meth:`start_fleet`); never waits on a host."""
         return self._fleet.snapshot() if self._fleet is not None else []
 
+    def host_view(self, name: str | None = None) -> HostView | None:
+        """The fleet's latest view of host ``name`` (default: the current one); None before the
+        fleet is polled or for a host it does not know. Never waits on a host."""
+        if self._fleet is None:
+            return None
+        return self._fleet.view(self.current_host if name is None else name)
+
+    def strip_sample(self, local: Sample) -> tuple[Sample | None, str]:
+        """What the gauge strip shows: ``local`` on the local host; on a remote one its own
+        figures (node_exporter, GPU exporter, Prometheus) as a sample, or None and why not."""
+        from tui.fleet.hosts import LOCAL
+
+        if self.current_host == LOCAL:
+            return local, ""
+        from tui.fleet import figures
+
+        host, view = self.host(), self.host_view()
+        sample = figures.strip_sample(view, local)
+        if sample is not None:
+            return sample, ""
+        return None, f"no host figures for {host.name} ({figures.missing(view, host)})"
+
     @property
     def fleet_started(self) -> bool:
         return self._fleet is not None
@@ -656,7 +683,9 @@ class Controller:
                 states,
                 backend_id,
                 BackendStatus.DOWN,
-                f"{backend.location} did not answer within {self.probe_timeout:g} s",
+                f"{_KIND_WORDS.get(backend.kind, backend.kind)} at "
+                f"{getattr(backend, 'address', backend.location)} did not answer within "
+                f"{self.probe_timeout:g} s",
             )
         except BackendError as exc:
             state = self._set_state(states, backend_id, BackendStatus.DOWN, str(exc))

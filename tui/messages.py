@@ -32,3 +32,8 @@ class MonitorSampled(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, MonitorSampled)
+
+
+class OptionsGiven(Message):
+    """New ``app.screen_options`` (a model, a file) for the screen that is already shown: it reads
+    them as it does when it is shown again (``open_screen`` to the current screen)."""

@@ -306,6 +306,13 @@ class OllamaBackend(Backend):
             return BackendUnavailable(
                 f"{where} closed the connection before the reply was complete", backend=self.id
             )
+        if isinstance(exc, json.JSONDecodeError) and exc.doc.strip():
+            # A line that is not JSON (mid-stream, or a whole body): show what came, not only
+            # the parser's "Expecting value: line 1 column 1".
+            return BackendResponseError(
+                f"{where} sent a reply slmdeck cannot read: '{one_line(exc.doc, 60)}' is not JSON",
+                backend=self.id,
+            )
         if isinstance(exc, pydantic.ValidationError | ValueError):
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             return BackendResponseError(

@@ -201,6 +201,8 @@ class OpenAICompatBackend(Backend):
         self.connect_timeout = connect_timeout
         self.stream_timeout = stream_timeout
         self.list_timeout = list_timeout
+        self._problems: list[str] = []
+        self._bad_bytes = False
         self._api_key = api_key or None
         self.proxy = proxy or None
         self._http: httpx.AsyncClient | None = None
@@ -347,6 +349,11 @@ class OpenAICompatBackend(Backend):
                 raise self._status_error(response.status_code, response.text, content_type=kind)
             try:
                 return response.json()
+            except UnicodeDecodeError:
+                # JSON with bytes that are not UTF-8 (one odd model name): read it with U+FFFD
+                # in their place; list_models leaves out the names they hit and says so.
+                self._bad_bytes = True
+                return json.loads(response.content.decode("utf-8", "replace"))
             except ValueError as exc:
                 if looks_like_html(response.text, kind):
                     raise ValueError(
@@ -379,7 +386,7 @@ class OpenAICompatBackend(Backend):
 
     async def probe(self) -> str:
         """Check the server answers ``/v1/models``; return e.g. ``1 model at 127.0.0.1:8080``."""
-        n = len(await self._models())
+        n = len(await self._models(what="its model list (/v1/models)"))
         return f"{n} model{'' if n == 1 else 's'} at {self.address}"
 
     def _info(self, m: dict[str, Any]) -> ModelInfo:
@@ -406,8 +413,30 @@ class OpenAICompatBackend(Backend):
             BackendUnavailable: Not reachable, or the list did not arrive in time.
         """
         bound = min(self.timeout, self.list_timeout)
+        self._bad_bytes = False
         models = await self._models(bound=bound, what="its model list (/v1/models)")
-        return [self._info(m) for m in models]
+        out: list[ModelInfo] = []
+        problems: list[str] = []
+        for m in models:
+            if self._bad_bytes and "\ufffd" in m["id"]:
+                problems.append(
+                    f"{self._where} listed a model whose name is not valid UTF-8 "
+                    f"({one_line(m['id'])!r}); it was left out"
+                )
+                continue
+            out.append(self._info(m))
+        if self._bad_bytes and not problems:
+            problems.append(
+                f"{self._where} sent a model list with bytes that are not valid UTF-8; they are "
+                "shown as \ufffd"
+            )
+        self._problems = problems
+        return out
+
+    @property
+    def problems(self) -> list[str]:
+        """Entries the last model list left out (a name that is not valid UTF-8), each with why."""
+        return list(self._problems)
 
     async def _props(self) -> dict[str, Any]:
         """llama.cpp's ``/props``, or ``{}`` where the server has none (or refuses it)."""

@@ -164,6 +164,22 @@ def installed_sources(config: Config | None = None) -> list[ModelSource]:
     return sources
 
 
+def host_sources(name: str, config: Config | None = None) -> list[ModelSource] | str:
+    """Resolvers for the models installed on ``[[hosts]]`` host ``name``: its Ollama (a remote
+    host's ONNX folders are not readable from here); or why there is no such host."""
+    from tui.config import load_config
+    from tui.fleet.hosts import LOCAL
+
+    cfg = config if config is not None else load_config()
+    if name == LOCAL:
+        return installed_sources(cfg)
+    for host in cfg.hosts:
+        if host.name == name:
+            return [OllamaSource(host.ollama)] if host.ollama else []
+    names = ", ".join(h.name for h in cfg.hosts) or LOCAL
+    return f"slmdeck fit: no host named {sanitize(name)} (hosts: {sanitize(names)})"
+
+
 def _host_bandwidth(args: argparse.Namespace, problems: list[str]) -> float:
     if args.bandwidth is not None:
         return float(args.bandwidth) * 1e9
@@ -390,6 +406,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         help="CPU and GPU share one memory pool (Jetson, APU, iGPU); --no-unified: they do not",
     )
+    parser.add_argument(
+        "--host",
+        metavar="NAME",
+        default=None,
+        help="find installed models on a [[hosts]] host's backends (default: here); memory and "
+        "bandwidth stay this machine's unless --memory-gib and --vram-gib say that host's",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=run)
     return parser
@@ -414,7 +437,17 @@ def run(
     if isinstance(overrides, str):
         print(overrides, file=sys.stderr)
         return EXIT_INPUT
-    sources = installed_sources() if extra_sources is None else extra_sources
+    host = getattr(args, "host", None)
+    if extra_sources is not None:
+        sources: Sequence[ModelSource] = extra_sources
+    elif host:
+        found = host_sources(host)
+        if isinstance(found, str):
+            print(found, file=sys.stderr)
+            return EXIT_INPUT
+        sources = found
+    else:
+        sources = installed_sources()
     try:
         model = resolve_dims(args.model, sources, catalog=catalog)
     except FitInputError as exc:
@@ -432,6 +465,14 @@ def run(
     bandwidth = _host_bandwidth(args, problems)
     for problem in problems:  # a read-only or full data dir costs the cache, not the answer
         print(f"note: {sanitize(problem)}", file=sys.stderr)
+    from tui.fleet.hosts import LOCAL
+
+    if host and host != LOCAL and "memory" not in pool.set_by_you:
+        print(
+            f"note: the models are host {sanitize(host)}'s; free memory and bandwidth are this "
+            "machine's (--memory-gib and --vram-gib give that host's)",
+            file=sys.stderr,
+        )
     graded_vram, graded_ram = pool.grading()
     rows = rank_variants(
         model.variants,

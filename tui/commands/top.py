@@ -43,6 +43,12 @@ def register(subparsers: Any) -> None:
         metavar="S",
         help="seconds between readings (default: monitor_interval from the config, else 1.0)",
     )
+    parser.add_argument(
+        "--host",
+        metavar="NAME",
+        default=None,
+        help="a [[hosts]] host's figures, from its node_exporter and GPU exporter (default: here)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -89,7 +95,7 @@ def format_text(sample: Sample) -> str:
     for d in sample.disks:
         lines.append(
             f"Disk  {format_percent(d.percent):>8}   {format_bytes(d.free)} free of "
-            f"{format_bytes(d.total)}   {d.path}"
+            f"{format_bytes(d.total)}   {sanitize(d.label)}"
         )
     if not sample.gpus:
         lines.append(f"GPU   {sample.gpu_status or 'no GPU'}")
@@ -130,8 +136,60 @@ def _emit(sample: Sample, as_json: bool, clear: bool) -> None:
     sys.stdout.flush()
 
 
+def run_host(args: argparse.Namespace, interval: float | None) -> int:
+    """``slmdeck top --host NAME``: that host's figures and backends, read as the Fleet screen
+    reads them (its servers' APIs, node_exporter, GPU exporter); never this machine's."""
+    import asyncio
+    from dataclasses import replace
+
+    from tui.commands.fleet import format_json
+    from tui.commands.fleet import format_text as fleet_text
+    from tui.config import load_config
+
+    cfg = load_config()
+    host = next((h for h in cfg.hosts if h.name == args.host), None)
+    if host is None:
+        names = ", ".join(h.name for h in cfg.hosts)
+        print(
+            f"slmdeck top: no host named {sanitize(args.host)} (hosts: {sanitize(names)})",
+            file=sys.stderr,
+        )
+        return 2
+    settings = cfg.fleet if interval is None else replace(cfg.fleet, interval=interval)
+
+    async def watch() -> None:
+        from tui.fleet.collector import FleetCollector
+
+        clear = not args.json and sys.stdout.isatty()
+        # Rates (CPU, tok/s) need a second reading: the first screen comes after a short one.
+        warm = replace(settings, interval=min(settings.interval, _WARMUP))
+        async with FleetCollector([host], warm) as fleet:
+            await fleet.poll_once()
+            await asyncio.sleep(warm.interval)
+            while True:
+                views = await fleet.poll_once()
+                fleet.settings = settings
+                text = format_json(views) if args.json else fleet_text(views)
+                sys.stdout.write(("\x1b[H\x1b[2J" if clear else "") + text + "\n")
+                if not args.json:
+                    sys.stdout.write("\n")
+                sys.stdout.flush()
+                if args.once:
+                    return
+                await asyncio.sleep(settings.interval)
+
+    try:
+        asyncio.run(watch())
+    except KeyboardInterrupt:
+        return 0
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run ``slmdeck top``; returns the exit status (0, or 2 for a bad ``--interval``)."""
+    """Run ``slmdeck top``; returns the exit status (0, or 2 for a bad ``--interval`` or host)."""
     configured, paths = _settings()
     interval = args.interval if args.interval is not None else configured
     if not (math.isfinite(interval) and interval > 0):
@@ -140,6 +198,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from tui.fleet.hosts import LOCAL
+
+    if getattr(args, "host", None) and args.host != LOCAL:
+        return run_host(args, args.interval)
     monitor = Monitor(interval=interval, disk_paths=one_per_filesystem(paths))
     clear = not args.json and sys.stdout.isatty()
     try:

@@ -31,6 +31,7 @@ from typing import Any
 import httpx
 
 from tui.backends.base import body_summary, one_line
+from tui.fleet import http11
 from tui.fleet.model import LoadedModel
 from tui.fleet.promtext import Metrics, MetricsError, parse_metrics
 
@@ -76,6 +77,14 @@ def describe(exc: BaseException, timeout: float) -> str:
     """The cause of a failed request, in a few words."""
     if isinstance(exc, TimeoutError | httpx.TimeoutException):
         return f"no answer within {timeout:g} s"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, asyncio.IncompleteReadError | ConnectionResetError | BrokenPipeError):
+        return "the connection closed mid-answer"
+    if isinstance(exc, http11.HttpProtocolError):
+        return one_line(str(exc), 80)
+    if isinstance(exc, OSError) and not isinstance(exc, httpx.HTTPError):
+        return f"cannot connect ({one_line(exc.strerror or str(exc) or type(exc).__name__, 80)})"
     if isinstance(exc, httpx.ConnectError):
         if _refused(exc):
             return "connection refused"
@@ -98,7 +107,7 @@ class Answer:
 
 
 async def fetch(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient | http11.LightHttp,
     url: str,
     *,
     within: float,
@@ -112,6 +121,19 @@ async def fetch(
         ScrapeError: It did not answer, answered too much, or with a status not in
             ``ok_statuses`` (the message names the URL).
     """
+    if isinstance(client, http11.LightHttp):
+        if not http11.handles(url):
+            raise ValueError(f"{url}: not a plain http:// URL (send it with httpx)")
+        try:
+            async with asyncio.timeout(within):
+                status, body, ctype = await client.get(
+                    url, headers=headers, params=params, max_body=MAX_BODY
+                )
+        except http11.BodyTooLarge:
+            raise ScrapeError(f"{url}: answer larger than {MAX_BODY // 1048576} MiB") from None
+        except Exception as exc:  # every transport failure becomes a reason, never a crash
+            raise ScrapeError(f"{url}: {describe(exc, within)}") from exc
+        return _judged(url, Answer(status, body, ctype), ok_statuses)
     try:
         async with asyncio.timeout(within):
             async with client.stream(
@@ -131,6 +153,11 @@ async def fetch(
         raise
     except Exception as exc:  # every transport failure becomes a reason, never a crash
         raise ScrapeError(f"{url}: {describe(exc, within)}") from exc
+    return _judged(url, answer, ok_statuses)
+
+
+def _judged(url: str, answer: Answer, ok_statuses: frozenset[int]) -> Answer:
+    """``answer``, or ScrapeError naming ``url`` when its status is not one of ``ok_statuses``."""
     if answer.status not in ok_statuses:
         summary = body_summary(
             answer.text(), status=answer.status, content_type=answer.content_type

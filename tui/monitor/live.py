@@ -65,8 +65,22 @@ def read_disks(paths: Iterable[str | os.PathLike[str]]) -> tuple[DiskSample, ...
             usage = psutil.disk_usage(str(where))
         except OSError:
             continue
-        out.append(DiskSample(str(path), int(usage.total), int(usage.used), int(usage.free)))
+        disk = DiskSample(
+            str(path), int(usage.total), int(usage.used), int(usage.free), _mount_of(where)
+        )
+        out.append(disk)
     return tuple(out)
+
+
+def _mount_of(path: Path) -> str:
+    """The mount point holding ``path`` (its nearest parent that is one)."""
+    try:
+        for candidate in (path, *path.parents):
+            if os.path.ismount(candidate):
+                return str(candidate)
+    except OSError:
+        pass
+    return ""
 
 
 class LiveSource:

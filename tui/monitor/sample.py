@@ -85,6 +85,16 @@ class DiskSample:
     total: int
     used: int
     free: int
+    mount: str = ""
+    """The mount point of that file system ("" when unknown, as in older recordings)."""
+
+    @property
+    def label(self) -> str:
+        """What the gauge calls it: the mount point, and the model store on it when it differs
+        (``/ (models in /home/u/models)``)."""
+        if not self.mount or self.mount == self.path:
+            return self.path
+        return f"{self.mount} (models in {self.path})"
 
     @property
     def percent(self) -> float:
@@ -162,6 +172,7 @@ class Sample:
             "net_tx_rate": self.net_tx_rate,
             "disks": [
                 {"path": d.path, "total": d.total, "used": d.used, "free": d.free}
+                | ({"mount": d.mount} if d.mount else {})
                 for d in self.disks
             ],
             "gpus": [
@@ -225,7 +236,13 @@ class Sample:
                 net_rx_rate=_opt_float(data.get("net_rx_rate")),
                 net_tx_rate=_opt_float(data.get("net_tx_rate")),
                 disks=tuple(
-                    DiskSample(str(d["path"]), int(d["total"]), int(d["used"]), int(d["free"]))
+                    DiskSample(
+                        str(d["path"]),
+                        int(d["total"]),
+                        int(d["used"]),
+                        int(d["free"]),
+                        str(d.get("mount", "")),
+                    )
                     for d in data.get("disks", ())
                 ),
                 gpus=tuple(

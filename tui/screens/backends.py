@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Header, Static
 from textual.widgets.data_table import ColumnKey
 
-from tui.controller import BackendChanged, BackendState, BackendStatus
+from tui.controller import BackendChanged, BackendState, BackendStatus, HostChanged
 from tui.core.sanitize import sanitize
 from tui.messages import ControllerEvent
 from tui.screens.base import DeckScreen
@@ -44,7 +44,7 @@ class BackendsScreen(DeckScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="backends-body"):
-            yield Static("Backends", classes="section-title")
+            yield Static("Backends", classes="section-title", id="backends-title")
             yield DataTable(id="backends-table", cursor_type="row", zebra_stripes=True)
             yield Static(id="backend-detail", markup=False)
         yield GaugeStrip()
@@ -78,11 +78,24 @@ class BackendsScreen(DeckScreen):
             table.refresh()
 
     def reload(self) -> None:
-        """Rebuild the table from the controller's current states."""
+        """Show the controller's current states (rows of backends it no longer has go)."""
         controller = self.deck.controller
+        table = self.query_one("#backends-table", DataTable)
+        for key in [k for k in table.rows if str(k.value) not in controller.states]:
+            table.remove_row(key)
         for state in controller.states.values():
             self._show(state)
+        self._update_title()
+        if table.row_count == 0:
+            self.query_one("#backend-detail", Static).update("")
         self._update_detail()
+
+    def _update_title(self) -> None:
+        from tui.fleet.hosts import LOCAL
+
+        host = self.deck.controller.current_host
+        title = "Backends" if host == LOCAL else f"Backends of host {sanitize(host)}"
+        self.query_one("#backends-title", Static).update(Text(title))
 
     def _show(self, state: BackendState) -> None:
         table = self.query_one("#backends-table", DataTable)
@@ -137,9 +150,17 @@ class BackendsScreen(DeckScreen):
 
     @on(ControllerEvent)
     def _controller_event(self, message: ControllerEvent) -> None:
-        if isinstance(message.event, BackendChanged):
-            self._show(message.event.state)
-            self._update_detail()
+        event = message.event
+        if isinstance(event, HostChanged):
+            # Another host's backends: the rows of the host left must go, not linger.
+            self.reload()
+        elif isinstance(event, BackendChanged):
+            # The controller's state now, not the event's: one replayed after a host switch may
+            # belong to the host left (and is dropped when this host has no such backend).
+            state = self.deck.controller.states.get(event.state.id)
+            if state is not None:
+                self._show(state)
+                self._update_detail()
 
     def action_refresh(self) -> None:
         self.notify("Probing backends…", timeout=2, markup=False)

@@ -108,8 +108,13 @@ class DeckScreen(Screen[None]):
     @on(MonitorSampled)
     def _update_strip(self, message: MonitorSampled) -> None:
         rate = self.deck.controller.live_tokens_per_second
+        # On a remote host: its exporters' figures, or why there are none (never this machine's).
+        sample, note = self.deck.controller.strip_sample(message.sample)
         for strip in self.query(GaugeStrip):
-            strip.show(message.sample, rate)
+            if sample is None:
+                strip.show_note(note)
+            else:
+                strip.show(sample, rate)
 
     @on(Worker.StateChanged)
     def _worker_changed(self, event: Worker.StateChanged) -> None:

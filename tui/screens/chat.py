@@ -37,11 +37,11 @@ from tui.core.chat import (
 )
 from tui.core.chat.stats import MIN_RATE_TOKENS
 from tui.core.sanitize import sanitize
-from tui.messages import ControllerEvent, MonitorSampled
+from tui.messages import ControllerEvent, MonitorSampled, OptionsGiven
 from tui.screens.base import DeckScreen
-from tui.types import Capability, ModelInfo, Session
+from tui.types import Capability, ModelInfo, Session, StoredMessage
 from tui.widgets.chat_copy import CopyChoice, CopyPicker
-from tui.widgets.chat_message import MessageView
+from tui.widgets.chat_message import MessageView, prepare_message
 from tui.widgets.chat_params import ModelPicker, ParamsDialog, ParamsResult
 from tui.widgets.chat_prompt import ChatPrompt
 from tui.widgets.chat_sessions import SessionList
@@ -66,6 +66,12 @@ QUICK_INTERVAL = 0.25
 draw only adds lines (a few hundred bytes, no scroll), so the text is drawn this often: a reply
 that fits on the screen, or a slow model's, comes in smoothly rather than once a second."""
 QUICK_ROWS = 3
+LONG_TEXT = 100_000
+"""Characters of a stored message from which it is prepared in a thread (see _message_views)."""
+CLIPBOARD_CHARS = 1_000_000
+"""Most characters copied through the terminal (OSC 52): a longer text would be written to the
+terminal whole (67 MB of base64 for a 50 MB reply) and most terminals drop it; it goes to the
+clipboard file only."""
 STATUS_INTERVAL = 0.5
 """Least seconds between updates of the live stats line (and of the rate the gauge strip shows);
 it is updated along with the text, so no more often than the text either."""
@@ -224,6 +230,7 @@ class ChatScreen(DeckScreen):
         self.prompt.focus()
         self._open_store()
 
+    @on(OptionsGiven)
     @on(events.ScreenResume)
     def _resumed(self) -> None:
         # Shown again, maybe by another screen's "chat with it" (app.open_screen).
@@ -445,20 +452,10 @@ class ChatScreen(DeckScreen):
         self._wanted = None
         self.model_problem = ""
         log = self.log_view
+        views = await self._message_views(chat.messages, session.model)
         with self.app.batch_update():
             await log.remove_children()
-            await log.mount_all(
-                MessageView(
-                    m.role,
-                    m.content,
-                    thinking=m.thinking,
-                    model=m.model or session.model,
-                    status=m.status,
-                    stats=m.stats,
-                    message_id=m.id,
-                )
-                for m in chat.messages
-            )
+            await log.mount_all(views)
             if chat.earlier:
                 await log.mount(self._earlier_note(chat.earlier), before=0)
         log.scroll_end(animate=False)
@@ -466,6 +463,29 @@ class ChatScreen(DeckScreen):
         self._show_status("")
         self._refresh_sessions()
         self._take_prompt_history()
+
+    @staticmethod
+    async def _message_views(messages: list[StoredMessage], model: str) -> list[MessageView]:
+        """Views of stored messages; the scans of long texts (sanitizing, finding where the drawn
+        end starts) run in a thread, so a 50 MB reply opens without stopping the keys."""
+        prepared = await asyncio.to_thread(
+            lambda: [
+                prepare_message(m.content) if len(m.content) > LONG_TEXT else None for m in messages
+            ]
+        )
+        return [
+            MessageView(
+                m.role,
+                m.content if ready is None else ready[0],
+                thinking=m.thinking,
+                model=m.model or model,
+                status=m.status,
+                stats=m.stats,
+                message_id=m.id,
+                prepared=ready,
+            )
+            for m, ready in zip(messages, prepared, strict=True)
+        ]
 
     @staticmethod
     def _earlier_note(count: int) -> Static:
@@ -486,18 +506,7 @@ class ChatScreen(DeckScreen):
         log = self.log_view
         for note in log.query("#chat-earlier"):
             await note.remove()
-        views = [
-            MessageView(
-                m.role,
-                m.content,
-                thinking=m.thinking,
-                model=m.model or session.model,
-                status=m.status,
-                stats=m.stats,
-                message_id=m.id,
-            )
-            for m in older
-        ]
+        views = await self._message_views(older, session.model)
         with self.app.batch_update():
             await log.mount_all(views, before=0)
             if chat.earlier:
@@ -662,6 +671,8 @@ class ChatScreen(DeckScreen):
         self._last_status = self.clock()
         self._flush_timer = self.set_interval(FLUSH_TICK, self._tick)
         turn = chat.begin(prompt)
+        # The view draws the reply's end; the whole (for copy) is the turn's.
+        view.text_source = turn.content.text
         if new_session:
             self._refresh_sessions()
         status, error = "stopped", ""
@@ -687,7 +698,7 @@ class ChatScreen(DeckScreen):
             self._flush_timer.stop()
             await self._flush()
             following = self._following()
-            await view.end_stream()
+            await view.end_stream(turn.result.content if turn.result is not None else None)
             log.remove_class("-streaming")
             if following:
                 log.anchor()
@@ -718,7 +729,7 @@ class ChatScreen(DeckScreen):
             return
         if not self._pending and not self._pending_thinking:
             self._pending_since = self.clock()
-            if self._view is not None and not self._view.content and not self._view.thinking:
+            if self._view is not None and not self._view.has_text and not self._view.thinking:
                 # The first token is drawn at once: the time to first token is what users see.
                 self.call_later(self._flush)
         if text:
@@ -827,7 +838,7 @@ class ChatScreen(DeckScreen):
 
     def action_copy_code(self) -> None:
         for view in reversed([v for v in self.log_view.query(MessageView)]):
-            blocks = find_code_blocks(view.content)
+            blocks = find_code_blocks(view.shown_text)
             if blocks:
                 # The last block even when the reply ends inside it (cut by max_tokens).
                 self._copy(blocks[-1].text, "code block")
@@ -842,12 +853,13 @@ class ChatScreen(DeckScreen):
                 continue
             user = view.role == "user"
             who = "You" if user else sanitize(view.model) or "assistant"
-            first = next((line.strip() for line in view.content.splitlines() if line.strip()), "")
-            lines = plural(len(view.content.splitlines()), "line")
+            head = view.content[:2000]
+            first = next((line.strip() for line in head.splitlines() if line.strip()), "")
+            lines = plural(view.content.rstrip("\n").count("\n") + 1, "line")
             choices.append(
                 CopyChoice(f"{who} ({lines}): {first}", view.content, "prompt" if user else "reply")
             )
-            for n, block in enumerate(find_code_blocks(view.content), 1):
+            for n, block in enumerate(find_code_blocks(view.shown_text), 1):
                 head = next((line.strip() for line in block.text.splitlines() if line.strip()), "")
                 kind = ", ".join(
                     x
@@ -877,14 +889,27 @@ class ChatScreen(DeckScreen):
     async def _copy(self, text: str, what: str) -> None:
         # OSC 52 reaches the local clipboard even over SSH where the terminal allows it; the file
         # is the fallback for terminals that ignore it.
-        self.app.copy_to_clipboard(text)
+        terminal = len(text) <= CLIPBOARD_CHARS
+        if terminal:
+            self.app.copy_to_clipboard(text)
         controller = self.deck.controller
         path = controller.data_dir / "clipboard.txt"
         try:
             await controller.write_file(path, text)
         except OSError as exc:
             self.notify(
-                f"Copied the {what} (OSC 52); could not also write {path}: {exc}", markup=False
+                f"Copied the {what} (OSC 52); could not also write {path}: {exc}"
+                if terminal
+                else f"Could not copy the {what}: writing {path} failed: {exc}",
+                markup=False,
+            )
+            return
+        if not terminal:
+            self.notify(
+                f"The {what} ({len(text):,} characters) is too long for the terminal's clipboard;"
+                f" it is in {path}",
+                timeout=8,
+                markup=False,
             )
             return
         self.notify(

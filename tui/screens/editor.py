@@ -40,7 +40,7 @@ from tui.core.model_names import model_name_problem
 from tui.core.modelfile_encoding import ByteKeeper, shown
 from tui.core.sanitize import sanitize
 from tui.core.text import plural
-from tui.messages import ControllerEvent
+from tui.messages import ControllerEvent, OptionsGiven
 from tui.screens.base import DeckScreen
 from tui.types import (
     DEFAULT_FS,
@@ -221,6 +221,7 @@ class EditorScreen(DeckScreen):
         self._open_store()
         self.set_interval(AUTOSAVE_SECONDS, self._autosave)
 
+    @on(OptionsGiven)
     @on(events.ScreenResume)
     def _resumed(self) -> None:
         self._consume_options()

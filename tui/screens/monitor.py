@@ -20,8 +20,12 @@ from textual.containers import VerticalScroll
 from textual.timer import Timer
 from textual.widgets import DataTable, Header, Static
 
+from tui.controller import HostChanged
 from tui.core.sanitize import sanitize
-from tui.messages import MonitorSampled
+from tui.fleet import figures as host_figures
+from tui.fleet.hosts import LOCAL, Host
+from tui.fleet.model import HostView
+from tui.messages import ControllerEvent, MonitorSampled
 from tui.monitor.fmt import NA, format_bytes, format_percent, format_rate
 from tui.monitor.sample import Sample, vram_cross_check
 from tui.screens.base import DeckScreen
@@ -140,9 +144,47 @@ def resource_rows(sample: Sample, history: History) -> list[GaugeRow]:
                 d.percent,
                 format_percent(d.percent),
                 f"{format_bytes(d.free)} free",
-                note=sanitize(d.path),
+                note=sanitize(d.label),
             )
         )
+    return rows
+
+
+def host_rows(view: HostView, host: Host) -> list[GaugeRow]:
+    """The gauge rows of a remote host, from its exporters' figures (as the fleet collector read
+    them): CPU, RAM, GPU and VRAM, disk; a figure the host does not expose is left out or quiet."""
+    rows: list[GaugeRow] = []
+    if view.cpu_percent.now is not None or view.cpu_percent.history:
+        cpu = view.cpu_percent
+        rows.append(GaugeRow("CPU", cpu.now, format_percent(cpu.now), "", cpu.history))
+    if view.ram_percent.now is not None or view.ram_percent.history:
+        ram = view.ram_percent
+        pair = (
+            format_pair(view.ram_used, view.ram_total)
+            if view.ram_used is not None and view.ram_total
+            else ""
+        )
+        rows.append(GaugeRow("RAM", ram.now, format_percent(ram.now), pair, ram.history))
+    gpu, vram = view.gpu_percent, view.vram_percent
+    if gpu.now is not None or vram.now is not None or gpu.history or vram.history:
+        rows.append(GaugeRow("GPU", gpu.now, format_percent(gpu.now), "", gpu.history))
+        pair = (
+            format_pair(view.vram_used, view.vram_total)
+            if view.vram_used is not None and view.vram_total
+            else NA
+        )
+        rows.append(GaugeRow("VRAM", vram.now, format_percent(vram.now), pair, vram.history))
+    elif rows:
+        why = "no GPU exporter" if not host.gpu_exporter and view.source != "prometheus" else NA
+        rows.append(GaugeRow("GPU", None, why, quiet=True))
+    disk = view.disk_percent
+    if disk.now is not None:
+        free = (
+            f"{format_bytes(view.disk_total - view.disk_used)} free"
+            if view.disk_total is not None and view.disk_used is not None
+            else ""
+        )
+        rows.append(GaugeRow("Disk", disk.now, format_percent(disk.now), free, disk.history))
     return rows
 
 
@@ -235,18 +277,23 @@ class MonitorScreen(DeckScreen):
         self._offered_unload = False
         self._model_cells: Cells = {}
         self._proc_cells: Cells = {}
-        self._titled = False
+        self._title = ""
         self._note_text = ""
+        self._remote: bool | None = None
+        """Whether the figures shown are a remote host's (None: nothing shown yet)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
         with VerticalScroll(id="monitor-body"):
             yield Static("Resources", classes="section-title", id="resources-title")
+            yield Static("", id="host-note", markup=False)
             yield GaugePanel(id="gauges")
-            yield Static("CPU cores", classes="section-title")
-            yield CoreBars(id="cores")
-            yield Static("Backend processes", classes="section-title")
-            yield DataTable(id="processes", cursor_type="row", zebra_stripes=True)
+            yield Static("CPU cores", classes="section-title local-only")
+            yield CoreBars(id="cores", classes="local-only")
+            yield Static("Backend processes", classes="section-title local-only")
+            yield DataTable(
+                id="processes", cursor_type="row", zebra_stripes=True, classes="local-only"
+            )
             yield Static("Loaded models", classes="section-title")
             yield DataTable(id="loaded", cursor_type="row", zebra_stripes=True)
             yield Static("", id="loaded-note")
@@ -289,21 +336,77 @@ class MonitorScreen(DeckScreen):
     # ------------------------------------------------------------------ figures
 
     def show_sample(self, sample: Sample) -> None:
-        """Draw one sample: gauges with trends, per-core bars and the process table."""
+        """Draw one sample: gauges with trends, per-core bars and the process table; on a remote
+        host, that host's figures instead (:meth:`show_host`), never this machine's."""
+        if self.deck.controller.current_host != LOCAL:
+            self.show_host()
+            self._show_models()
+            return
+        self._set_remote(False)
         monitor = self.deck.controller.monitor
         gauges = self.query_one("#gauges", GaugePanel)
-        if gauges.span != monitor.history_size or not self._titled:
-            # Each trend cell covers a fixed stretch: the full width is the monitor's history.
-            self._titled = True
-            gauges.span = monitor.history_size
-            minutes = monitor.history_size * self.deck.config.monitor_interval / 60
-            self.query_one("#resources-title", Static).update(
-                f"Resources · trends of the last {minutes:.0f} min, peak per cell"
-            )
+        # Each trend cell covers a fixed stretch: the full width is the monitor's history.
+        gauges.span = monitor.history_size
+        minutes = monitor.history_size * self.deck.config.monitor_interval / 60
+        self._set_title(f"Resources · trends of the last {minutes:.0f} min, peak per cell")
         gauges.set_rows(resource_rows(sample, monitor.history), sample.tick)
         self.query_one("#cores", CoreBars).set_cores(sample.cpu_per_core)
         self._show_processes(sample)
         self._show_models()
+
+    def show_host(self) -> None:
+        """Draw the current remote host's figures from the fleet collector's view: its
+        node_exporter and GPU exporter (or Prometheus), or why it has none."""
+        controller = self.deck.controller
+        self._set_remote(True)
+        host, view = controller.host(), controller.host_view()
+        settings = controller.fleet_settings
+        name = sanitize(host.name)
+        gauges = self.query_one("#gauges", GaugePanel)
+        gauges.span = settings.history
+        why = host_figures.missing(view, host)
+        note = self.query_one("#host-note", Static)
+        if why or view is None:
+            self._set_title(f"Resources · host {name}")
+            note.update(
+                f"No host figures for {name} ({sanitize(why)}); this machine's are not shown."
+            )
+            note.display = True
+            gauges.set_rows(())
+            return
+        note.display = False
+        minutes = settings.history * settings.interval / 60
+        source = host_figures.source(view, host)
+        self._set_title(f"Resources · host {name} ({source}) · last {minutes:.0f} min")
+        tick = round(view.updated / settings.interval) if view.updated else 0
+        gauges.set_rows(host_rows(view, host), tick)
+
+    def _set_remote(self, remote: bool) -> None:
+        if remote == self._remote:
+            return
+        self._remote = remote
+        # This machine's cores and processes say nothing about a remote host (no agent there).
+        for widget in self.query(".local-only"):
+            widget.display = not remote
+        if not remote:
+            self.query_one("#host-note", Static).display = False
+
+    def _set_title(self, title: str) -> None:
+        if title != self._title:  # an update re-lays the screen out: only when it changed
+            self._title = title
+            self.query_one("#resources-title", Static).update(Text(title))
+
+    @on(ControllerEvent)
+    def _host_changed(self, message: ControllerEvent) -> None:
+        if isinstance(message.event, HostChanged):
+            self._models = ()
+            self._model_cells = sync_table(
+                self.query_one("#loaded", DataTable), MODEL_COLUMNS, {}, self._model_cells
+            )
+            latest = self.deck.last_sample
+            if latest is not None:
+                self.show_sample(latest)
+            self.refresh_models()
 
     def _show_processes(self, sample: Sample) -> None:
         rows: Cells = {
@@ -358,7 +461,9 @@ class MonitorScreen(DeckScreen):
         if self.deck.controller.loaded_models is None:
             return
         latest = self.deck.last_sample
-        check = vram_cross_check(tuple(self._models), latest.gpus) if latest else ""
+        local = self.deck.controller.current_host == LOCAL
+        # This machine's GPUs against a remote host's models would compare the wrong memory.
+        check = vram_cross_check(tuple(self._models), latest.gpus) if latest and local else ""
         self._note(
             "u unloads the highlighted model" + (f" · {check}" if check else "")
             if rows

@@ -41,7 +41,7 @@ from tui.core.quant import (
 )
 from tui.core.sanitize import sanitize
 from tui.core.text import format_params, plural
-from tui.messages import ControllerEvent, MonitorSampled
+from tui.messages import ControllerEvent, MonitorSampled, OptionsGiven
 from tui.monitor.fmt import format_bytes
 from tui.monitor.resources import bandwidths
 from tui.screens.base import DeckScreen
@@ -203,6 +203,7 @@ class VariantsScreen(DeckScreen):
         self._take_options()
         self.table.focus()
 
+    @on(OptionsGiven)
     @on(events.ScreenResume)
     def _resumed(self) -> None:
         # Only a new request (open_screen makes a new dict) replaces what is shown: coming back

@@ -1,8 +1,11 @@
 """Chat sessions and messages on disk, written as replies stream in.
 
-A reply is inserted with status ``streaming`` when generation starts and its text is rewritten in
-batches while tokens arrive; :meth:`ChatStore.recover_interrupted` (run at start) marks replies left
-``streaming`` by a crash or ``kill -9`` as ``interrupted``, keeping every token saved so far.
+A reply is inserted with status ``streaming`` when generation starts; while tokens arrive, each
+batch is appended as a row of ``message_parts`` (its cost is that of the new text, not of the reply
+so far: rewriting a 50 MB row four times a second would write gigabytes), and the finished reply
+is written whole into ``messages`` once, its parts deleted. :meth:`ChatStore.recover_interrupted`
+(run at start) joins the parts of replies left ``streaming`` by a crash or ``kill -9`` into their
+text and marks them ``interrupted``, keeping every token saved so far.
 """
 
 from __future__ import annotations
@@ -40,6 +43,20 @@ def open_chat_store(directory: Path, *, busy_timeout: float = BUSY_TIMEOUT) -> C
     return store
 
 
+PARTS_TABLE = """
+CREATE TABLE IF NOT EXISTS message_parts (
+    id INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    content TEXT NOT NULL DEFAULT '',
+    thinking TEXT NOT NULL DEFAULT ''
+)
+"""
+"""Batches of streaming replies, in order of ``id``. Created here rather than by a migration: an
+older slmdeck opening the file ignores the table, and a newer one finds it."""
+
+PARTS_INDEX = "CREATE INDEX IF NOT EXISTS message_parts_by_message ON message_parts(message_id, id)"
+
+
 def _session(row: Any) -> Session:
     return Session(
         id=row["id"],
@@ -73,6 +90,15 @@ class ChatStore:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._parts_ready = False
+
+    def _ensure_parts(self) -> None:
+        if self._parts_ready:
+            return
+        with self.db.transaction() as conn:
+            conn.execute(PARTS_TABLE)
+            conn.execute(PARTS_INDEX)
+        self._parts_ready = True
 
     @property
     def path(self) -> Path:
@@ -156,12 +182,45 @@ class ChatStore:
         )
 
     def save_partial(self, message_id: int, content: str, thinking: str = "") -> None:
-        """Rewrite a streaming reply's text (called in batches while tokens arrive)."""
+        """Rewrite a streaming reply's whole text so far (its batches written before included)."""
+        self._ensure_parts()
         with self.db.transaction() as conn:
+            conn.execute("DELETE FROM message_parts WHERE message_id=?", (message_id,))
             conn.execute(
                 "UPDATE messages SET content=?, thinking=?, updated_at=? WHERE id=?",
                 (content, thinking, time.time(), message_id),
             )
+
+    def append_partial(self, message_id: int, content: str, thinking: str = "") -> None:
+        """Add a batch of a streaming reply: the text that arrived since the last batch."""
+        if not content and not thinking:
+            return
+        self._ensure_parts()
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO message_parts (message_id, content, thinking) VALUES (?, ?, ?)",
+                (message_id, content, thinking),
+            )
+
+    def _fold_parts(self, conn: Any, message_id: int) -> None:
+        """Join a reply's batches into its text (in the caller's transaction)."""
+        rows = conn.execute(
+            "SELECT content, thinking FROM message_parts WHERE message_id=? ORDER BY id",
+            (message_id,),
+        ).fetchall()
+        if not rows:
+            return
+        head = conn.execute(
+            "SELECT content, thinking FROM messages WHERE id=?", (message_id,)
+        ).fetchone()
+        if head is not None:
+            content = "".join([head[0], *(r[0] for r in rows)])
+            thinking = "".join([head[1], *(r[1] for r in rows)])
+            conn.execute(
+                "UPDATE messages SET content=?, thinking=? WHERE id=?",
+                (content, thinking, message_id),
+            )
+        conn.execute("DELETE FROM message_parts WHERE message_id=?", (message_id,))
 
     def finish_message(
         self,
@@ -173,12 +232,14 @@ class ChatStore:
     ) -> None:
         if status not in STATUSES:
             raise ValueError(f"unknown message status {status!r}")
+        self._ensure_parts()
         with self.db.transaction() as conn:
             conn.execute(
                 "UPDATE messages SET content=?, thinking=?, status=?, stats=?, updated_at=?"
                 " WHERE id=?",
                 (content, thinking, status, json.dumps(stats or {}), time.time(), message_id),
             )
+            conn.execute("DELETE FROM message_parts WHERE message_id=?", (message_id,))
 
     def delete_message(self, message_id: int) -> None:
         with self.db.transaction() as conn:
@@ -192,7 +253,22 @@ class ChatStore:
             (session_id, limit),
         )
         total = int(rows[0]["total"]) if rows else 0
-        return [_message(r) for r in reversed(rows)], max(0, total - len(rows))
+        return self._read(reversed(rows)), max(0, total - len(rows))
+
+    def _read(self, rows: Any) -> list[StoredMessage]:
+        """Messages from rows; a reply still streaming (in another slmdeck, say) gets the
+        batches saved so far."""
+        messages = [_message(r) for r in rows]
+        for m in messages:
+            if m.status == "streaming":
+                self._ensure_parts()
+                parts = self.db.query(
+                    "SELECT content, thinking FROM message_parts WHERE message_id=? ORDER BY id",
+                    (m.id,),
+                )
+                m.content = "".join([m.content, *(p["content"] for p in parts)])
+                m.thinking = "".join([m.thinking, *(p["thinking"] for p in parts)])
+        return messages
 
     def messages_before(
         self, session_id: int, before_id: int, limit: int
@@ -205,7 +281,7 @@ class ChatStore:
             (session_id, before_id, limit),
         )
         total = int(rows[0]["total"]) if rows else 0
-        return [_message(r) for r in reversed(rows)], max(0, total - len(rows))
+        return self._read(reversed(rows)), max(0, total - len(rows))
 
     def write_turn(
         self,
@@ -221,6 +297,8 @@ class ChatStore:
         for m in (*add, *rewrite):
             if m.status not in STATUSES:
                 raise ValueError(f"unknown message status {m.status!r}")
+        if rewrite:
+            self._ensure_parts()
         now = time.time()
         with self.db.transaction() as conn:
             session_id = session.id
@@ -258,6 +336,7 @@ class ChatStore:
             for message_id in delete:
                 conn.execute("DELETE FROM messages WHERE id=?", (message_id,))
             for m in rewrite:
+                conn.execute("DELETE FROM message_parts WHERE message_id=?", (m.id,))
                 conn.execute(
                     "UPDATE messages SET content=?, thinking=?, status=?, stats=?, updated_at=?"
                     " WHERE id=?",
@@ -292,11 +371,19 @@ class ChatStore:
 
     def messages(self, session_id: int) -> list[StoredMessage]:
         rows = self.db.query("SELECT * FROM messages WHERE session_id=? ORDER BY id", (session_id,))
-        return [_message(r) for r in rows]
+        return self._read(rows)
 
     def recover_interrupted(self) -> int:
-        """Mark replies left streaming by a crash as interrupted; return how many."""
+        """Join the saved batches of replies left streaming by a crash into their text and mark
+        them interrupted; return how many."""
+        self._ensure_parts()
         with self.db.transaction() as conn:
+            left = [
+                int(r[0])
+                for r in conn.execute("SELECT DISTINCT message_id FROM message_parts").fetchall()
+            ]
+            for message_id in left:
+                self._fold_parts(conn, message_id)
             cur = conn.execute("UPDATE messages SET status='interrupted' WHERE status='streaming'")
             return int(cur.rowcount)
 

@@ -7,6 +7,7 @@ streamed deltas; stored messages are sanitized again on load, since older rows m
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -15,17 +16,25 @@ from textual.widgets import Collapsible, Markdown, Static
 
 from tui.core.chat.markdown import split_segments, tail_from_block
 from tui.core.chat.stats import format_stats
+from tui.core.chat.text import sanitize_sliced
 from tui.core.sanitize import sanitize
-from tui.widgets.chat_stream import StreamingBody, rich_markdown, textual_parser
+from tui.widgets.chat_stream import (
+    WINDOW_CHARS,
+    StreamingBody,
+    human_chars,
+    rich_markdown,
+    textual_parser,
+)
 
 SEGMENT_CHARS = 1500
 """Characters of a reply per segment. Textual lays out every block widget of the log on each
 draw, so all but the last segment of a reply are single Rich-rendered widgets; while streaming,
 only the growing segment is rendered again on each write."""
 
-SHOWN_CHARS = 60_000
-"""Characters of a loaded message drawn at most: the end of a longer one is shown (cut between
-blocks) under a line saying how much is not, so a reply of any size opens in bounded time; the
+SHOWN_CHARS = WINDOW_CHARS
+"""Characters of a message drawn at most, as while it streamed: the end of a longer one is shown
+(cut between blocks) under a line saying how much is not, so a reply of any size opens in bounded
+time (20,000 characters of Markdown take ~0.1 s to draw; 60,000 took 0.3 s, keys waiting); the
 whole text stays in :attr:`MessageView.content` for copy, and ctrl+o exports it."""
 
 _STATUS_STYLE = {
@@ -34,6 +43,13 @@ _STATUS_STYLE = {
     "error": "bold red",
     "streaming": "italic",
 }
+
+
+def prepare_message(content: str) -> tuple[str, int]:
+    """A stored message's text sanitized and where its drawn end starts (``prepared`` of
+    :class:`MessageView`): blocking scans of the whole text, for a worker thread."""
+    clean = sanitize_sliced(content)
+    return clean, tail_from_block(clean, SHOWN_CHARS)
 
 
 def _frozen(markdown: str) -> Static:
@@ -72,27 +88,35 @@ class MessageView(Vertical):
         status: str = "complete",
         stats: dict[str, object] | None = None,
         message_id: int = 0,
+        prepared: tuple[str, int] | None = None,
     ) -> None:
+        """``prepared``: ``content`` already sanitized and where its drawn end starts (from
+        :func:`prepare_message`, in a thread, for a long one)."""
         super().__init__(classes=role)
         self.role = role
         self.model = model
         self.status = status
         self.message_id = message_id
-        self._content = sanitize(content)
+        self._content = content if prepared is not None else sanitize(content)
         self._thinking = sanitize(thinking)
         self._stats: dict[str, object] = dict(stats or {})
         self._live: StreamingBody | None = None
-        """The growing segment while streaming."""
+        """The reply's body while streaming."""
+        self.text_source: Callable[[], str] | None = None
+        """While streaming: gives the whole reply so far (the turn's; the body keeps only the
+        end it draws)."""
         self._write_lock = asyncio.Lock()
         self.frozen: list[str] = []
         """Sources of the finished segments (all but the last), in order."""
-        self.hidden_chars = tail_from_block(self._content, SHOWN_CHARS)
+        self.hidden_chars = (
+            prepared[1] if prepared is not None else tail_from_block(self._content, SHOWN_CHARS)
+        )
         """Characters at the start of a long loaded message that are not drawn."""
 
     def _hidden_note(self) -> Static:
         return Static(
-            f"… {self.hidden_chars:,} earlier characters of this message are not shown "
-            "(ctrl+y copies all of it, ctrl+o exports the session)",
+            f"… {human_chars(self.hidden_chars)} above not shown "
+            "(ctrl+o exports it whole, ctrl+y copies it)",
             markup=False,
             classes="msg-hidden",
         )
@@ -119,8 +143,17 @@ class MessageView(Vertical):
 
     @property
     def content(self) -> str:
-        """The reply's text as shown (sanitized)."""
+        """The whole text (sanitized), also what is not drawn; while streaming, so far."""
+        if self._live is not None and self.text_source is not None:
+            return self.text_source()
         return self._content
+
+    @property
+    def has_text(self) -> bool:
+        """Any text yet (cheap: nothing is joined)."""
+        if self._live is not None:
+            return self._live.total > 0
+        return bool(self._content)
 
     @property
     def thinking(self) -> str:
@@ -159,22 +192,39 @@ class MessageView(Vertical):
         self._live = live
 
     async def write(self, text: str, thinking: str = "") -> None:
-        """Append streamed (sanitized) text and thinking to the reply."""
+        """Append streamed (sanitized) text and thinking to the reply (the body draws its end;
+        the whole is the turn's, see :attr:`text_source`)."""
         async with self._write_lock:  # a timer flush and the final flush may overlap
             self.add_thinking(thinking)
             if self._live is not None and text:
-                self._content += text
                 self._live.append(text)
 
-    async def end_stream(self) -> None:
+    async def end_stream(self, content: str | None = None) -> None:
         """Finish streaming: show the reply as a loaded one is shown (frozen segments, then a
-        ``Markdown`` widget for the last)."""
+        ``Markdown`` widget for the last), ``content`` being its whole text (default: what
+        :attr:`text_source` gives, else what the body drew)."""
         async with self._write_lock:
             live = self._live
             if live is None:
                 return
+            if content is None:
+                content = self.content if self.text_source is not None else live.source
             self._live = None
-            self.hidden_chars = tail_from_block(self._content, SHOWN_CHARS)
+            self.text_source = None
+            self._content = content
+            if live.hidden and live.hidden + len(live.source) == len(content):
+                # Longer than is drawn: the body already shows its end, with the note above it.
+                # Drawing that end again as a loaded reply is drawn would hold up keys for a
+                # frame (~0.15 s); it stays, without its blank reserve.
+                self.hidden_chars = live.hidden
+                self.frozen = list(live.frozen)
+                live.settle()
+                return
+            # A scan of the whole reply: in a thread, so keys are handled meanwhile.
+            if len(content) > SHOWN_CHARS:
+                self.hidden_chars = await asyncio.to_thread(tail_from_block, content, SHOWN_CHARS)
+            else:
+                self.hidden_chars = 0
             *done, last = split_segments(self._content[self.hidden_chars :], SEGMENT_CHARS)
             self.frozen = list(done)
             bodies = self.query_one(".msg-bodies", Vertical)
@@ -185,6 +235,13 @@ class MessageView(Vertical):
                     [*(_frozen(segment) for segment in done), _markdown(last)], before=live
                 )
                 await live.remove()
+
+    @property
+    def shown_text(self) -> str:
+        """The part of the text that is drawn (code blocks are offered from it)."""
+        if self._live is not None:
+            return self._live.source
+        return self._content[self.hidden_chars :] if self.hidden_chars else self._content
 
     def _bodies(self) -> list[Markdown]:
         return list(self.query(".msg-body").results(Markdown))

@@ -89,14 +89,25 @@ class GaugeStrip(Widget):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.figures: StripFigures | None = None
-        """What the strip shows now (``None`` before the first sample)."""
+        """What the strip shows now (``None`` before the first sample, or with a note)."""
+        self.note = ""
+        """Shown instead of figures when there are none to show (a remote host without an
+        exporter: never this machine's figures in its place)."""
 
     def show(self, sample: Sample, tokens_per_second: float | None = None) -> bool:
         """Show a sample's figures; returns whether the line changed (and was repainted)."""
         figures = strip_figures(sample, tokens_per_second)
-        if figures == self.figures:
+        if figures == self.figures and not self.note:
             return False
-        self.figures = figures
+        self.figures, self.note = figures, ""
+        self.refresh()
+        return True
+
+    def show_note(self, note: str) -> bool:
+        """Show ``note`` (dimmed) instead of figures; returns whether the line changed."""
+        if self.figures is None and note == self.note:
+            return False
+        self.figures, self.note = None, note
         self.refresh()
         return True
 
@@ -106,7 +117,8 @@ class GaugeStrip(Widget):
     def line(self, width: int) -> Text:
         """The richest layout of the current figures that fits ``width`` cells."""
         if self.figures is None:
-            return Text("sampling resources…", style=self.get_component_rich_style("strip--dim"))
+            note = self.note or "sampling resources…"
+            return Text(note, style=self.get_component_rich_style("strip--dim"), no_wrap=True)
         for bar_width, sizes in ((8, True), (5, True), (0, True)):
             text = self._line(self.figures, bar_width, sizes)
             if text.cell_len <= width:

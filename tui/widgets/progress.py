@@ -101,7 +101,11 @@ def describe(op: Operation, transfer: Transfer, width: int) -> Text:
     line.append(sanitize(op.title), style="bold")
     if op.state is OperationState.FAILED:
         line.append(f"  failed: {sanitize(op.error)}", style="red")
-        if op.retryable:
+        kept = transfer.completed or (op.progress.completed or 0 if op.progress else 0)
+        if op.retryable and op.kind == "pull" and kept:
+            # Ollama keeps the part already downloaded: the next pull goes on from there.
+            line.append(f"  (kept {format_bytes(kept)}: pull it again to resume)", style="dim")
+        elif op.retryable:
             line.append("  (run it again to retry)", style="dim")
         return line
     if op.state is OperationState.CANCELLED:

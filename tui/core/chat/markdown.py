@@ -45,16 +45,68 @@ def split_segments(markdown: str, size: int) -> list[str]:
     return pieces
 
 
+_SCAN_CHARS = 1 << 20
+"""Characters scanned per regex call over a long text: between calls another thread (the event
+loop, when this runs in a worker thread) gets the interpreter."""
+
+
+def _fence_lines(markdown: str, start: int, end: int) -> int:
+    """Fence lines (opening or closing) in ``markdown[start:end]``, ``start`` at a line start."""
+    count = 0
+    while end - start > _SCAN_CHARS:
+        stop = markdown.find("\n", start + _SCAN_CHARS, end)
+        if stop == -1:
+            break
+        count += len(_FENCE_LINE.findall(markdown, start, stop + 1))
+        start = stop + 1
+    return count + len(_FENCE_LINE.findall(markdown, start, end))
+
+
+def open_fence(markdown: str) -> str:
+    """The opening line (with its newline) of the code fence ``markdown`` ends inside, or ""."""
+    fence = ""
+    char, size = "", 0
+    for m in _FENCE_SCAN.finditer(markdown):
+        marks, info = m.group(1), m.group(2)
+        if not fence:
+            if marks[0] == "`" and "`" in info:
+                continue  # not a fence: inline code
+            fence, char, size = m.group(0).rstrip("\r") + "\n", marks[0], len(marks)
+        elif marks[0] == char and len(marks) >= size and not info.strip():
+            fence = ""
+    return fence
+
+
+_FENCE_SCAN = re.compile(r"^ {0,3}(`{3,}|~{3,})([^\n]*)$", re.M)
+
+
+def fence_at(markdown: str, end: int, fence: str = "") -> str:
+    """The opening line of the fence ``markdown[:end]`` ends inside ("" for none), ``markdown``
+    starting inside ``fence``; fence lines counted as :func:`tail_from_block` counts them (by
+    parity), at C speed, for a long text (:func:`open_fence` reads each fence, in Python)."""
+    inside = (bool(fence) + _fence_lines(markdown, 0, end)) % 2 == 1
+    if not inside:
+        return ""
+    last = None
+    for last in _FENCE_SCAN.finditer(markdown, max(0, end - _SCAN_CHARS), end):  # noqa: B007
+        pass
+    if last is None:
+        return fence or "```\n"
+    return last.group(0).rstrip("\r") + "\n"
+
+
 def tail_from_block(markdown: str, limit: int) -> int:
     """Where to start showing ``markdown`` so that at most about ``limit`` characters are shown,
     cut at a block boundary (never inside a code fence); 0 when it all fits.
 
-    Falls back to a line boundary, then to the plain cut, when no block boundary is near.
+    Falls back to a line boundary, then to the plain cut, when no block boundary is near. Its
+    cost is a scan of the text before the cut, in slices, so a worker thread running it over a
+    long reply leaves the event loop its turns.
     """
     if len(markdown) <= limit:
         return 0
     start = len(markdown) - limit
-    before = len(_FENCE_LINE.findall(markdown, 0, start))
+    before = _fence_lines(markdown, 0, start)
     pos = markdown.find("\n\n", start)
     while pos != -1 and pos < len(markdown) - 2:
         cut = pos + 2

@@ -70,7 +70,10 @@ class StoredMessage:
 class ReplySink(Protocol):
     """Where a streaming reply is written (blocking calls, run in a thread)."""
 
-    def save_partial(self, message_id: int, content: str, thinking: str = "") -> None: ...
+    def append_partial(self, message_id: int, content: str, thinking: str = "") -> None:
+        """Add text that arrived since the last call to a streaming reply (its cost is that of
+        the new text, however long the reply already is)."""
+        ...
 
     def finish_message(
         self,

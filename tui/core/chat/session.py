@@ -15,6 +15,7 @@ the reply is then saved in batches and finished with one more. Nothing written i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -435,6 +436,13 @@ class ChatSession:
         if session is None:
             raise ValueError("Nothing to export yet: send a prompt first.")
         messages = list(self.messages)
+        turn, reply = self.turn, self._reply
+        at = next((i for i, m in enumerate(messages) if m is reply), None)
+        if turn is not None and reply is not None and at is not None:
+            # Streaming now: the reply as far as it got.
+            messages[at] = dataclasses.replace(
+                reply, content=turn.content.text(), thinking=turn.thinking.text()
+            )
         if self.earlier and self.records is not None and session.stored:
             try:
                 stored = await self._call(self.records.messages, session.id)
@@ -445,7 +453,9 @@ class ChatSession:
             known = {m.id for m in stored}
             messages = stored + [m for m in messages if m.id not in known]
         paths: list[Path] = []
-        for name, text in export_documents(session, messages):
+        # Building the documents of a long session is a copy of all of it: not on the loop.
+        documents = await asyncio.to_thread(export_documents, session, messages)
+        for name, text in documents:
             path = directory / name
             try:
                 await asyncio.to_thread(self._write_file, path, text)

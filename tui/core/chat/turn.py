@@ -2,7 +2,13 @@
 
 Every delta is passed through :func:`~tui.core.sanitize.sanitize` before anyone sees it, and the
 reply is written in batches (every ``save_interval`` seconds, in a thread) so a crash keeps what
-arrived up to the last batch.
+arrived up to the last batch. A batch appends only what arrived since the one before
+(:meth:`~tui.core.chat.records.ReplySink.append_partial`), and the text is kept in blocks
+(:class:`~tui.core.chat.text.ReplyText`), so neither a save nor the memory held grows faster than
+the reply: a 50 MB reply costs what fifty 1 MB ones do.
+
+A backend that delivers faster than the loop turns (a buffered stream never suspends) would keep
+the loop to itself: the turn yields to it every :data:`YIELD_EVERY` seconds, so keys are handled.
 """
 
 from __future__ import annotations
@@ -17,10 +23,14 @@ from typing import Any
 from tui.backends.base import BackendError, ChatChunk, ChatStats
 from tui.core.chat.records import ReplySink, StoreError
 from tui.core.chat.stats import TurnStats
+from tui.core.chat.text import ReplyText
 from tui.core.sanitize import sanitize
 
 SAVE_INTERVAL = 0.25
 """Seconds between batched writes of a streaming reply."""
+
+YIELD_EVERY = 0.02
+"""Most seconds the turn keeps the event loop without letting others run."""
 
 DeltaCallback = Callable[[str, str], None]
 """Called with (content delta, thinking delta), both already sanitized."""
@@ -56,8 +66,8 @@ class ChatTurn:
     save_interval: float = SAVE_INTERVAL
     clock: Callable[[], float] = time.monotonic
     ready: asyncio.Future[None] | None = None
-    content: list[str] = field(default_factory=list)
-    thinking: list[str] = field(default_factory=list)
+    content: ReplyText = field(default_factory=ReplyText)
+    thinking: ReplyText = field(default_factory=ReplyText)
     chunks: int = 0
     started: float = 0.0
     first_token: float | None = None
@@ -67,6 +77,8 @@ class ChatTurn:
     """Set when the turn has ended (complete, stopped or error)."""
     store_error: str = ""
     """The last failure to write the reply (the stream goes on; the text stays on screen)."""
+    _saved: tuple[int, int] = field(default=(0, 0), init=False)
+    """Characters of content and thinking written by the batches so far."""
     extra_stats: dict[str, Any] = field(default_factory=dict)
     """Stored with the reply's figures: the system prompt it was answered under, so an export
     of a session whose system prompt changed gives each turn its own."""
@@ -118,6 +130,7 @@ class ChatTurn:
         last_save = self.started
         saved_len = 0
         ended = False
+        turned = time.perf_counter()
         try:
             async with _closing(open_stream()) as stream:
                 async for chunk in stream:
@@ -151,6 +164,9 @@ class ChatTurn:
                         if sink is not None:
                             last_save, saved_len = now, self.chunks
                             await self._save_partial(sink)
+                    if time.perf_counter() - turned >= YIELD_EVERY:
+                        await asyncio.sleep(0)  # a buffered stream never suspends on its own
+                        turned = time.perf_counter()
             if on_end is not None and not ended:
                 on_end()
         except asyncio.CancelledError:
@@ -165,13 +181,19 @@ class ChatTurn:
 
     async def _save_partial(self, sink: ReplySink) -> None:
         # A full or read-only disk must not end the reply: keep streaming, say why at the end,
-        # and try again at the next batch (space may have been freed).
+        # and try again at the next batch (space may have been freed) with all not written yet.
+        content, thinking = len(self.content), len(self.thinking)
         try:
             await asyncio.to_thread(
-                sink.save_partial, self.message_id, "".join(self.content), "".join(self.thinking)
+                sink.append_partial,
+                self.message_id,
+                self.content.since(self._saved[0]),
+                self.thinking.since(self._saved[1]),
             )
         except StoreError as exc:
             self.store_error = str(exc)
+        else:
+            self._saved = (content, thinking)
 
     async def _write_final(self, result: TurnResult, stats: dict[str, Any]) -> None:
         if self.ready is not None:
@@ -194,7 +216,8 @@ class ChatTurn:
         result.store_error = self.store_error
 
     async def _finish(self, status: str, error: str = "") -> TurnResult:
-        result = TurnResult("".join(self.content), "".join(self.thinking), status, self.stats())
+        # Joined once; the turn then keeps the joined text as its only copy.
+        result = TurnResult(self.content.text(), self.thinking.text(), status, self.stats())
         result.error = sanitize(error)
         self.result = result
         stats = {**result.stats.as_dict(), **self.extra_stats}
