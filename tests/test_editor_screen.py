@@ -610,3 +610,25 @@ async def test_file_asked_for_is_opened_and_another_files_draft_waits_for_its_fi
         await pilot.press("r")
         await wait_for(pilot, lambda: "SYSTEM drafted" in screen.editor.text, "the draft")
         assert screen.doc.path == other and screen.dirty
+
+
+async def test_create_decides_on_the_text_as_it_is_now_not_a_half_typed_analysis(
+    replay: ReplayServer,
+) -> None:
+    app = editor_app(replay)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await ready(pilot)
+        await app.controller.refresh_all()
+        screen.editor.load_text('FROM qwen2.5:0.5b\nSYSTEM "half')
+        screen.analyze_now()
+        await wait_for(pilot, screen.analysis_current, "the analysis of the half-typed text")
+        assert any(d.severity == "error" for d in screen.diagnostics)
+        # The rest is typed and the debounced analysis has not run yet (a busy machine):
+        screen.analysis_delay = 3600.0
+        screen.editor.move_cursor(screen.editor.document.end)
+        await pilot.press(*' typed"')
+        assert not screen.analysis_current()
+        await pilot.press("ctrl+r")
+        # ctrl+r checks the text as it is now: no error, so it asks for the new model's name.
+        await answer_prompt(pilot, "now-checked")
+        assert not any(d.severity == "error" for d in screen.diagnostics)

@@ -267,6 +267,19 @@ class EditorScreen(DeckScreen):
         """Whether the analysis shown is that of the text as it is now (for tests and benches)."""
         return self._analysis_timer is None and self.analysis.text == self.editor.text
 
+    async def _analysis_of_now(self) -> None:
+        """Make the analysis that of the text as it is now (create decides on its problems; the
+        debounced one may be of a moment ago, half-typed)."""
+        text = self.editor.text
+        if self.analysis.text == text:
+            return
+        if self._analysis_timer is not None:
+            self._analysis_timer.stop()
+            self._analysis_timer = None
+        analysis = await asyncio.to_thread(analyze, self.doc.kind, text, self.bytes)
+        if text == self.editor.text:
+            self._show_analysis(analysis)
+
     def analyze_now(self) -> None:
         """Analyse the text now (the debounce timer calls this; a test may too)."""
         if self._analysis_timer is not None:
@@ -799,10 +812,11 @@ class EditorScreen(DeckScreen):
 
     # ------------------------------------------------------------------ create
 
-    def action_create(self) -> None:
+    async def action_create(self) -> None:
         if self.doc.kind == INFERENCE_MODEL:
             self._apply_inference_model()
             return
+        await self._analysis_of_now()
         errors = [d for d in self.diagnostics if d.severity == "error"]
         if errors or not self.editor.text.strip():
             what = count_problems(self.diagnostics) if errors else "the document is empty"
