@@ -237,8 +237,11 @@ async def soak(args: argparse.Namespace) -> Tally:
                         report_minute(tally)
                         next_minute += 1
         except Exception as exc:  # a crash: the app raised out of its loop
+            import traceback
+
             tally.crashes += 1
             print(f"CRASH: {type(exc).__name__}: {exc}", flush=True)
+            traceback.print_exc()
     return tally
 
 
