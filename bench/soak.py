@@ -180,7 +180,7 @@ async def pull(pilot, rng: random.Random, tally: Tally) -> None:  # type: ignore
             pilot,
             lambda: (
                 op.state is not OperationState.RUNNING
-                or (op.progress is not None and op.progress.completed > 20 * MIB)
+                or (op.progress is not None and (op.progress.completed or 0) > 20 * MIB)
             ),
             "pull progress",
         )
