@@ -2,8 +2,8 @@
 the messages the app showed, and the replies the chat store kept.
 
 Keys are timed by event: :class:`KeyClock` wraps the app's own action handlers (switching screens,
-the keys panel) so each records when it runs; the latency of a key is that moment minus the
-moment ``pilot.press`` posted it. Nothing sleeps for time.
+the keys panel) so each records when it runs; the latency of a key is the app time
+(tests/keytime.py) from the moment ``pilot.press`` posted it to that one. Nothing sleeps for time.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import dataclasses
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from tests.conftest import FIXTURES, REPO, closed_port
+from tests.keytime import CLOCK, Mark
 from tests.waiting import DEADLINE, until
 from tui.app import SlmdeckApp, make_app
 from tui.backends.base import Backend
@@ -29,7 +29,10 @@ from tui.controller import BackendStatus, Controller
 from tui.monitor import Monitor, load_samples
 
 KEY_BUDGET = 0.25
-"""Seconds a key may wait for its handler while a fault is active."""
+"""Seconds of app time (tests/keytime.py: the wall clock less the waits for a core) a key may
+wait for its handler while a fault is active."""
+
+
 TIMEOUT = 1.0
 """Seconds the backends under test wait (probe, list, a silent stream): short, so silence and
 drips end in a message quickly; a healthy loopback server answers in milliseconds."""
@@ -71,14 +74,18 @@ def openai_backend(url: str, **kw: Any) -> OpenAICompatBackend:
 
 
 def deck_app(
-    backend: Backend, start_screen: str = "backends", options: dict[str, str] | None = None
+    backend: Backend,
+    start_screen: str = "backends",
+    options: dict[str, str] | None = None,
+    *,
+    probe_timeout: float = 3 * TIMEOUT,
 ) -> SlmdeckApp:
     """The app with ``backend`` and the ONNX fixtures, short timeouts, no retry loop, replayed
     gauges."""
     controller = Controller(
         [backend, OnnxGenAIBackend([FIXTURES])],
         # Longer than the backends' own bounds, so that theirs (naming what did not come) fire.
-        probe_timeout=3 * TIMEOUT,
+        probe_timeout=probe_timeout,
         retry_interval=0,
         monitor=Monitor.replay(SAMPLES, preload=True),
     )
@@ -96,16 +103,16 @@ class KeyClock:
 
     def __init__(self, app: SlmdeckApp) -> None:
         self.app = app
-        self.handled: list[float] = []
+        self.handled: list[Mark] = []
         self.notes: list[tuple[str, str]] = []
         show, toggle, notify = app.action_show_screen, app.action_toggle_keys, app.notify
 
         def show_screen(name: str) -> None:
-            self.handled.append(time.monotonic())
+            self.handled.append(CLOCK.mark())
             show(name)
 
         def toggle_keys() -> None:
-            self.handled.append(time.monotonic())
+            self.handled.append(CLOCK.mark())
             toggle()
 
         def noted(message: str, *, title: str = "", markup: bool = True, **kw: Any) -> None:
@@ -120,10 +127,10 @@ class KeyClock:
     async def latency(self, pilot: Any, key: str) -> float:
         """Press ``key``; seconds until its handler ran."""
         count = len(self.handled)
-        pressed = time.monotonic()
+        pressed = CLOCK.mark()
         await pilot.press(key)
         await until(pilot, lambda: len(self.handled) > count, f"the handler of {key!r}")
-        return self.handled[count] - pressed
+        return CLOCK.since(pressed, self.handled[count])
 
     async def keys_answer(self, pilot: Any) -> None:
         """f1 reaches the app's handler (opening the keys panel) within :data:`KEY_BUDGET`;

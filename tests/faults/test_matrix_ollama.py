@@ -22,7 +22,7 @@ from textual.widgets import Static
 
 from tests.chatpilot import ready as chat_ready
 from tests.chatpilot import send
-from tests.conftest import closed_port
+from tests.conftest import REACHABLE, closed_port
 from tests.faults.harness import (
     ESCAPES,
     ESCAPES_SHOWN,
@@ -194,7 +194,10 @@ async def test_listing_up(server: ReplayServer, scenario: str) -> None:
     )
     for model in extra:
         server.state.add_model(model)
-    app = deck_app(ollama_backend(server.url), start_screen="models")
+    # A healthy server here: the bounds a machine's pace cannot reach, not the fault tests' 1 s
+    # (10,000 entries parsed on a busy 2-core machine can take longer than that).
+    backend = ollama_backend(server.url, timeout=REACHABLE, list_timeout=REACHABLE)
+    app = deck_app(backend, start_screen="models", probe_timeout=3 * REACHABLE)
     async with app.run_test(size=(100, 30)) as pilot:
         keys = KeyClock(app)
         await wait_state(pilot, app, "ollama", BackendStatus.UP)

@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from tests.chatpilot import ready as chat_ready
 from tests.chatpilot import send
-from tests.conftest import closed_port
+from tests.conftest import REACHABLE, closed_port
 from tests.faults.harness import (
     ESCAPES,
     ESCAPES_SHOWN,
@@ -141,7 +141,9 @@ async def test_listing_up(server: OpenAIServer, scenario: str) -> None:
     names = [f"bulk-{i:05d}" for i in range(10_000)] if scenario == "10000-models" else HOSTILE[:3]
     with server.lock:
         server.models = [MODEL, *names]
-    app = deck_app(openai_backend(server.url), start_screen="models")
+    # A healthy server: bounds a busy machine's pace cannot reach, not the fault tests' 1 s.
+    backend = openai_backend(server.url, timeout=REACHABLE, list_timeout=REACHABLE)
+    app = deck_app(backend, start_screen="models", probe_timeout=3 * REACHABLE)
     async with app.run_test(size=(100, 30)) as pilot:
         keys = KeyClock(app)
         await wait_state(pilot, app, OPENAI_ID, BackendStatus.UP)

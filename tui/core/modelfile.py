@@ -6,23 +6,9 @@ PARAMETER types (:mod:`~tui.core.modelfile_values`), validation
 (:mod:`~tui.core.modelfile_validate`), the /api/create mapping (:mod:`~tui.core.modelfile_create`)
 and byte decoding (:mod:`~tui.core.modelfile_encoding`).
 
-The scanner follows Ollama's own parser (``parser/parser.go``, ``api/types.go`` at v0.33) rule for
-rule, so that what this module accepts is what ``ollama create`` accepts:
-
-- An instruction is a keyword (ASCII letters, case-insensitive) followed by one space or tab, then
-  its value. ``PARAMETER`` and ``MESSAGE`` take a name (``[A-Za-z0-9_]+`` / letters) first.
-- A value runs to the end of its line, trimmed. One that starts with ``\"\"\"`` or ``"`` goes on over
-  as many lines as it takes until a line ends with the closing quote; the quotes are then removed.
-  Nothing inside a value is special: ``#`` there is text, and ``"a" b`` is a bare value.
-- ``#`` starts a comment only where an instruction could start (line start, after blanks).
-- A ``\\r``, ``\\n`` or ``\\r\\n`` ends a line. A leading byte-order mark is skipped. Ollama silently
-  drops characters that are not printable (controls other than tab/CR/LF, zero-width marks): so do
-  the decoded values here, while the tree keeps them.
-
-``parse`` never raises: it returns a :class:`Modelfile` whose nodes cover every character of the
-input, so ``serialize(parse(text)) == text`` for any text, plus the diagnostics Ollama's parser
-would report. After the first error Ollama stops; this scanner resumes at the next line so that the
-editor can show every problem at once.
+The scanner's rules (Ollama's ``parser/parser.go`` rule for rule) are told once, in
+:mod:`tui.core.modelfile_syntax`. ``parse`` never raises, and ``serialize(parse(text)) == text``
+for any text.
 """
 
 from __future__ import annotations

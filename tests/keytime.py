@@ -1,0 +1,78 @@
+"""How long a key waited because of the app, not because of the machine.
+
+A key's latency by the wall clock is the app's work before the key plus the time the app's threads
+stood runnable with no core to run on. The second part is the machine's: on a 2-core machine whose
+cores are taken (tests/stress.sh keeps every core busy, CI runs beside other jobs) it grows however
+fast the app is, and a 250 ms budget on the wall clock then fails tests that nothing is wrong with.
+
+Linux counts, per thread, the nanoseconds it waited on a run queue (the second field of
+``/proc/self/task/<tid>/schedstat``). :class:`AppClock` reads the wall clock and the sum of those
+waits over the process' threads; :meth:`AppClock.since` is the wall time since a mark less the
+waits in between, capped at the wall time. Time a thread sleeps (a blocking read, a lock, the GIL
+held by another thread) is not a wait for a core, so it still counts: a loop blocked on a FIFO is
+late however idle the machine. On an idle machine the waits are about 0 and this is the wall clock.
+
+Where the counters are not there, the wall time is divided by the run queue per core (the 1-minute
+load average over the cores) when that is above 1.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+TASKS = Path("/proc/self/task")
+
+
+def _waits() -> dict[str, int] | None:
+    """Nanoseconds each thread of this process has waited for a core, by thread id; None where
+    the kernel does not count them."""
+    waits: dict[str, int] = {}
+    try:
+        tids = os.listdir(TASKS)
+    except OSError:
+        return None
+    for tid in tids:
+        try:
+            fields = (TASKS / tid / "schedstat").read_text().split()
+        except OSError:
+            continue  # the thread ended between the listing and the read
+        if len(fields) >= 2:
+            waits[tid] = int(fields[1])
+    return waits or None
+
+
+@dataclass(frozen=True)
+class Mark:
+    wall: float
+    waits: dict[str, int] | None
+
+
+class AppClock:
+    """Marks and measures app time (see the module docstring). Safe to call from any thread."""
+
+    def mark(self) -> Mark:
+        return Mark(time.monotonic(), _waits())
+
+    def since(self, mark: Mark, now: Mark | None = None) -> float:
+        """Seconds of app time from ``mark`` to ``now`` (to this moment if None)."""
+        now = now or self.mark()
+        wall = now.wall - mark.wall
+        if mark.waits is None or now.waits is None:
+            return wall / _load_per_core()
+        # Threads in both readings only: one started or ended in between has no delta to give.
+        waited = sum(now.waits[t] - mark.waits[t] for t in now.waits.keys() & mark.waits.keys())
+        return wall - min(wall, waited / 1e9)
+
+
+def _load_per_core() -> float:
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return 1.0
+    return max(1.0, load / (os.cpu_count() or 1))
+
+
+CLOCK = AppClock()
