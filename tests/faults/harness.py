@@ -237,3 +237,73 @@ def shown_models(app: SlmdeckApp) -> list[str]:
     from tui.widgets.model_table import ModelTable
 
     return [r.info.name for r in app.screen.query_one(ModelTable).shown]
+
+
+def detail_text(app: SlmdeckApp) -> str:
+    """What the Backends screen's detail pane shows."""
+    from textual.widgets import Static
+
+    return str(app.screen.query_one("#backend-detail", Static).render())
+
+
+async def listing_cell(
+    backend: Backend, backend_id: str, where: str, cause: str, model: str, heal: Any
+) -> None:
+    """The listing cell of a backend that is down: Backends shows it down, the detail starting
+    with ``where`` and holding ``cause`` (no raw control character); Models keeps the ONNX model
+    and names the backend down; keys switch screens in time; after ``heal()``, r on Backends
+    brings ``model`` back."""
+    from tests.waiting import until
+    from tui.screens.backends import BackendsScreen
+    from tui.screens.models import ModelsScreen
+
+    app = deck_app(backend)
+    async with app.run_test(size=(100, 30)) as pilot:
+        keys = KeyClock(app)
+        detail = await wait_state(pilot, app, backend_id, BackendStatus.DOWN)
+        assert detail.startswith(f"{where} ") and cause in detail, detail
+        await pilot.pause()
+        shown = detail_text(app)
+        assert cause in shown and not any(c in shown for c in RAW_CONTROLS)
+        await keys.switch(pilot, "2", ModelsScreen)
+        await until(pilot, lambda: ONNX_MODEL in shown_models(app), "the ONNX model kept")
+        from textual.widgets import Static
+
+        title = str(app.screen.query_one("#models-title", Static).render())
+        assert f"down: {backend_id}" in title, title
+        await keys.switch(pilot, "1", BackendsScreen)
+        heal()
+        await pilot.press("r")
+        await wait_state(pilot, app, backend_id, BackendStatus.UP)
+        await keys.switch(pilot, "2", ModelsScreen)
+        await until(pilot, lambda: model in shown_models(app), "the backend's models back")
+        alive(app)
+
+
+async def chat_cell(
+    backend: Backend, backend_id: str, model: str, complete: str, inject: Any, heal: Any
+) -> tuple[KeyClock, list[tuple[str, str]]]:
+    """The chat cell: Chat on ``model``, ``inject()``, send (keys answer while it runs); then
+    ``heal()`` and send again, which completes with ``complete``. Returns the key clock (for the
+    messages shown) and the replies stored after the faulty turn."""
+    from tests.chatpilot import ready, send
+
+    app = deck_app(backend, "chat", {"model": model, "backend": backend_id})
+    async with app.run_test(size=(100, 30)) as pilot:
+        keys = KeyClock(app)
+        screen = await ready(pilot)
+        inject()
+        screen.prompt.value = "hello"
+        screen.prompt.focus()
+        await pilot.press("enter")
+        await keys.keys_answer(pilot)
+        assert screen._turn_worker is not None
+        await screen._turn_worker.wait()
+        await pilot.pause()
+        alive(app)
+        faulted = stored_replies()
+        heal()
+        await send(pilot, screen, "again")
+        assert stored_replies()[-1] == ("complete", complete)
+        alive(app)
+        return keys, faulted

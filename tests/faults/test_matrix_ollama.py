@@ -23,6 +23,7 @@ from textual.widgets import Static
 from tests.chatpilot import ready as chat_ready
 from tests.chatpilot import send
 from tests.conftest import REACHABLE, closed_port
+from tests.faults import harness
 from tests.faults.harness import (
     ESCAPES,
     ESCAPES_SHOWN,
@@ -77,10 +78,6 @@ def where(server: ReplayServer) -> str:
     return f"Ollama at {server.host_port}"
 
 
-def detail_text(app: Any) -> str:
-    return str(app.screen.query_one("#backend-detail", Static).render())
-
-
 # ------------------------------------------------------------------ Backends + Models (listing)
 
 DOWN: dict[str, tuple[dict[str, Any], str]] = {
@@ -110,35 +107,16 @@ DOWN: dict[str, tuple[dict[str, Any], str]] = {
 }
 
 
-async def listing_cell(server: ReplayServer, url: str, cause: str, heal: Any) -> None:
-    """Backends shows Ollama down with the cause, Models keeps the ONNX model and names Ollama
-    down; keys switch screens in time; after ``heal()`` r on Backends brings the models back."""
-    app = deck_app(ollama_backend(url))
-    async with app.run_test(size=(100, 30)) as pilot:
-        keys = KeyClock(app)
-        detail = await wait_state(pilot, app, "ollama", BackendStatus.DOWN)
-        assert detail.startswith(f"Ollama at {url.removeprefix('http://')} ") and cause in detail
-        await pilot.pause()
-        shown = detail_text(app)
-        assert cause in shown and not any(c in shown for c in RAW_CONTROLS)
-        await keys.switch(pilot, "2", ModelsScreen)
-        await until(pilot, lambda: ONNX_MODEL in shown_models(app), "the ONNX model kept")
-        title = str(app.screen.query_one("#models-title", Static).render())
-        assert "down: ollama" in title
-        await keys.switch(pilot, "1", BackendsScreen)
-        heal()
-        await pilot.press("r")
-        await wait_state(pilot, app, "ollama", BackendStatus.UP)
-        await keys.switch(pilot, "2", ModelsScreen)
-        await until(pilot, lambda: MODEL in shown_models(app), "the Ollama models back")
-        alive(app)
+async def listing_cell(url: str, cause: str, heal: Any) -> None:
+    where = f"Ollama at {url.removeprefix('http://')}"
+    await harness.listing_cell(ollama_backend(url), "ollama", where, cause, MODEL, heal)
 
 
 @pytest.mark.parametrize("scenario", list(DOWN))
 async def test_listing(server: ReplayServer, scenario: str) -> None:
     faults, cause = DOWN[scenario]
     server.set_faults(**{"paths": PROBE, **faults})
-    await listing_cell(server, server.url, cause, server.clear_faults)
+    await listing_cell(server.url, cause, server.clear_faults)
 
 
 async def test_listing_refused() -> None:
@@ -146,7 +124,6 @@ async def test_listing_refused() -> None:
     servers: list[ReplayServer] = []
     try:
         await listing_cell(
-            None,  # type: ignore[arg-type]
             f"http://127.0.0.1:{port}",
             "is not running (connection refused)",
             lambda: servers.append(start_replay(port=port)),
@@ -167,7 +144,9 @@ async def test_listing_bad_utf8_name(server: ReplayServer) -> None:
         keys = KeyClock(app)
         await wait_state(pilot, app, "ollama", BackendStatus.UP)
         await pilot.pause()
-        assert "not valid UTF-8" in detail_text(app) and "qwen3:0.6b" in detail_text(app)
+        assert "not valid UTF-8" in harness.detail_text(
+            app
+        ) and "qwen3:0.6b" in harness.detail_text(app)
         await keys.switch(pilot, "2", ModelsScreen)
         await until(pilot, lambda: MODEL in shown_models(app), "the other models")
         assert "qwen3:0.6b" not in shown_models(app) and ONNX_MODEL in shown_models(app)
@@ -255,33 +234,14 @@ CHAT: dict[str, tuple[dict[str, Any], str, str]] = {
 }
 
 
-async def chat_cell(url: str, inject: Any, heal: Any) -> tuple[Any, KeyClock, Any]:
-    """Open Chat on MODEL, ``inject()``, send; then ``heal()`` and send again (complete)."""
-    app = deck_app(ollama_backend(url), "chat", {"model": MODEL, "backend": "ollama"})
-    async with app.run_test(size=(100, 30)) as pilot:
-        keys = KeyClock(app)
-        screen = await chat_ready(pilot)
-        inject()
-        screen.prompt.value = "hello"
-        screen.prompt.focus()
-        await pilot.press("enter")
-        await keys.keys_answer(pilot)
-        assert screen._turn_worker is not None
-        await screen._turn_worker.wait()
-        await pilot.pause()
-        alive(app)
-        faulted = stored_replies()
-        heal()
-        await send(pilot, screen, "again")
-        assert stored_replies()[-1] == ("complete", REPLY)
-        alive(app)
-        return app, keys, faulted
+async def chat_cell(url: str, inject: Any, heal: Any) -> tuple[KeyClock, Any]:
+    return await harness.chat_cell(ollama_backend(url), "ollama", MODEL, REPLY, inject, heal)
 
 
 @pytest.mark.parametrize("scenario", list(CHAT))
 async def test_chat(server: ReplayServer, scenario: str) -> None:
     faults, cause, kept = CHAT[scenario]
-    _, keys, faulted = await chat_cell(
+    keys, faulted = await chat_cell(
         server.url, lambda: server.set_faults(paths={"/api/chat"}, **faults), server.clear_faults
     )
     keys.said(where(server), cause)
@@ -295,7 +255,7 @@ async def test_chat_refused(tmp_path: Path) -> None:
     args = ["--reply-file", str(tmp_path / "reply.txt")]
     with contextlib.ExitStack() as stack:
         first = stack.enter_context(spawn("tests.ollama_replay", args))
-        _, keys, faulted = await chat_cell(
+        keys, faulted = await chat_cell(
             first.url,
             first.kill,
             lambda: stack.enter_context(spawn("tests.ollama_replay", args, port=first.port)),
@@ -306,7 +266,7 @@ async def test_chat_refused(tmp_path: Path) -> None:
 
 async def test_chat_bad_utf8(server: ReplayServer) -> None:
     """Bytes that are not UTF-8 mid-stream become U+FFFD; the reply completes and is kept."""
-    _, keys, faulted = await chat_cell(
+    keys, faulted = await chat_cell(
         server.url,
         lambda: server.set_faults(paths={"/api/chat"}, bad_utf8_after_chunks=2),
         server.clear_faults,
@@ -320,7 +280,7 @@ async def test_chat_bad_utf8(server: ReplayServer) -> None:
 async def test_chat_hostile_output(server: ReplayServer) -> None:
     """A reply holding markup and escape sequences is kept with its markup as sent and its
     control characters made visible (none reaches the terminal), and drawn literally."""
-    _, keys, faulted = await chat_cell(
+    keys, faulted = await chat_cell(
         server.url,
         lambda: server.set_reply(f"{MARKUP} {ESCAPES}"),
         lambda: server.set_reply(REPLY),

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from textual.widgets import Static
 
 from tests.chatpilot import ready as chat_ready
 from tests.chatpilot import send
 from tests.conftest import REACHABLE, closed_port
+from tests.faults import harness
 from tests.faults.harness import (
     ESCAPES,
     ESCAPES_SHOWN,
@@ -95,25 +95,8 @@ DOWN = {
 
 
 async def listing_cell(url: str, cause: str, heal: Any) -> None:
-    app = deck_app(openai_backend(url))
-    async with app.run_test(size=(100, 30)) as pilot:
-        keys = KeyClock(app)
-        detail = await wait_state(pilot, app, OPENAI_ID, BackendStatus.DOWN)
-        address = url.removeprefix("http://")
-        assert detail.startswith(f"OpenAI-compatible server at {address} ") and cause in detail
-        await pilot.pause()
-        shown = str(app.screen.query_one("#backend-detail", Static).render())
-        assert cause in shown and not any(c in shown for c in RAW_CONTROLS)
-        await keys.switch(pilot, "2", ModelsScreen)
-        await until(pilot, lambda: ONNX_MODEL in shown_models(app), "the ONNX model kept")
-        assert OPENAI_ID in str(app.screen.query_one("#models-title", Static).render())
-        await keys.switch(pilot, "1", BackendsScreen)
-        heal()
-        await pilot.press("r")
-        await wait_state(pilot, app, OPENAI_ID, BackendStatus.UP)
-        await keys.switch(pilot, "2", ModelsScreen)
-        await until(pilot, lambda: MODEL in shown_models(app), "the server's model back")
-        alive(app)
+    where = f"OpenAI-compatible server at {url.removeprefix('http://')}"
+    await harness.listing_cell(openai_backend(url), OPENAI_ID, where, cause, MODEL, heal)
 
 
 @pytest.mark.parametrize("scenario", list(DOWN))
@@ -203,32 +186,14 @@ CHAT = {
 }
 
 
-async def chat_cell(url: str, inject: Any, heal: Any) -> tuple[Any, KeyClock, Any]:
-    app = deck_app(openai_backend(url), "chat", {"model": MODEL, "backend": OPENAI_ID})
-    async with app.run_test(size=(100, 30)) as pilot:
-        keys = KeyClock(app)
-        screen = await chat_ready(pilot)
-        inject()
-        screen.prompt.value = "hello"
-        screen.prompt.focus()
-        await pilot.press("enter")
-        await keys.keys_answer(pilot)
-        assert screen._turn_worker is not None
-        await screen._turn_worker.wait()
-        await pilot.pause()
-        alive(app)
-        faulted = stored_replies()
-        heal()
-        await send(pilot, screen, "again")
-        assert stored_replies()[-1] == ("complete", WHOLE)
-        alive(app)
-        return app, keys, faulted
+async def chat_cell(url: str, inject: Any, heal: Any) -> tuple[KeyClock, Any]:
+    return await harness.chat_cell(openai_backend(url), OPENAI_ID, MODEL, WHOLE, inject, heal)
 
 
 @pytest.mark.parametrize("scenario", list(CHAT))
 async def test_chat(server: OpenAIServer, scenario: str) -> None:
     faults, cause, kept = CHAT[scenario]
-    _, keys, faulted = await chat_cell(
+    keys, faulted = await chat_cell(
         server.url, lambda: server.set_faults(paths={CHAT_PATH}, **faults), server.clear_faults
     )
     keys.said(f"OpenAI-compatible server at {server.address}", cause)
@@ -236,7 +201,7 @@ async def test_chat(server: OpenAIServer, scenario: str) -> None:
 
 
 async def test_chat_bad_utf8(server: OpenAIServer) -> None:
-    _, keys, faulted = await chat_cell(
+    keys, faulted = await chat_cell(
         server.url,
         lambda: server.set_faults(paths={CHAT_PATH}, bad_utf8_after_deltas=1),
         server.clear_faults,
@@ -254,7 +219,7 @@ async def test_chat_hostile_output(server: OpenAIServer) -> None:
         with server.lock:
             server.reply = list(REPLY)
 
-    _, keys, faulted = await chat_cell(server.url, hostile, heal)
+    keys, faulted = await chat_cell(server.url, hostile, heal)
     assert faulted == [("complete", f"{MARKUP} {ESCAPES_SHOWN}")]
     assert all(title != "Chat failed" for title, _ in keys.notes)
 
@@ -288,7 +253,7 @@ async def test_chat_slow_drip_stopped_keeps_tokens(server: OpenAIServer) -> None
 async def test_chat_refused() -> None:
     with contextlib.ExitStack() as stack:
         first = stack.enter_context(spawn("tests.faults.openai_server", []))
-        _, keys, faulted = await chat_cell(
+        keys, faulted = await chat_cell(
             first.url,
             first.kill,
             lambda: stack.enter_context(spawn("tests.faults.openai_server", [], port=first.port)),
