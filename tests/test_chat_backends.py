@@ -148,7 +148,7 @@ def llama() -> Iterator[llamacpp_server.LlamaServer]:
     if not (llamacpp_server.available() and TINY_GGUF.is_file()):
         # A test dependency (the test extras install it) and a committed fixture: never a skip.
         pytest.fail(
-            "llama-cpp-python[server] (pip install -e '.[test]') or the tiny GGUF is missing"
+            f"{llamacpp_server.MISSING} (pip install -e '.[test]'), or the tiny GGUF is missing"
         )
     with llamacpp_server.llamacpp_server(TINY_GGUF) as server:
         yield server
