@@ -121,18 +121,22 @@ def _run(cmd: list[str], url: str, probe: str, log: Path) -> Iterator[Process]:
 
 
 @contextlib.contextmanager
-def node_exporter(workdir: Path) -> Iterator[Process]:
-    """A node_exporter with the collectors the fleet reads (cpu, meminfo, filesystem)."""
+def node_exporter(
+    workdir: Path,
+    collectors: tuple[str, ...] = ("cpu", "meminfo", "filesystem"),
+    *,
+    address: str = "127.0.0.1",
+) -> Iterator[Process]:
+    """A node_exporter with ``collectors`` only (default: those the fleet reads), listening on
+    ``address`` (any of 127.0.0.0/8: another host on this machine)."""
     port = closed_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{address}:{port}"
     workdir.mkdir(parents=True, exist_ok=True)
     cmd = [
         NODE_EXPORTER,
-        f"--web.listen-address=127.0.0.1:{port}",
+        f"--web.listen-address={address}:{port}",
         "--collector.disable-defaults",
-        "--collector.cpu",
-        "--collector.meminfo",
-        "--collector.filesystem",
+        *(f"--collector.{c}" for c in collectors),
     ]
     with _run(cmd, url, url + "/metrics", workdir / "node_exporter.log") as process:
         yield process
@@ -171,6 +175,14 @@ def prometheus(
     ]
     with _run(cmd, url, url + "/-/ready", workdir / "prometheus.log") as process:
         yield process
+
+
+def gauge(exporter: Process, name: str) -> float:
+    """The value of the unlabelled gauge ``name`` the exporter serves now (its ``/metrics``)."""
+    for line in get(exporter.url + "/metrics").decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{exporter.url}/metrics has no {name}")
 
 
 def wait_for_samples(prom: Process, query: str, count: int = 1) -> None:

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
-from tests.conftest import TINY_ONNX
+from tests.conftest import TINY_ONNX, closed_port
+from tests.metrics_server import MetricsServer
 from tests.ollama_replay import ReplayServer, start_replay_server
+from tests.prometheus_server import NODE_EXPORTER, Process, have, missing_reason
 from tests.test_gguf_info import _genai_folder, write_gguf
 from tui import cli
 from tui.commands import fit
@@ -459,3 +463,210 @@ def test_register_parses_hardware_flags() -> None:
     assert (args.memory_gib, args.vram_gib, args.unified) == (7.5, 0.0, True)
     args = parser.parse_args(["fit", "x", "--no-unified"])
     assert (args.memory_gib, args.vram_gib, args.unified) == (None, None, False)
+
+
+# ------------------------------------------------------------------------ another host's memory
+
+MIB = 1024**2
+T = TypeVar("T")
+
+
+def _host_config(text: str) -> None:
+    path = Path(os.environ["SLMDECK_CONFIG"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def _host_fit(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[dict, str]:  # type: ignore[type-arg]
+    """``slmdeck fit qwen2.5:3b --json`` with ``argv``: the report and what went to stderr."""
+    assert cli.main(["fit", "qwen2.5:3b", "--json", "--bandwidth", "50", *argv]) == 0
+    captured = capsys.readouterr()
+    return json.loads(captured.out), captured.err
+
+
+@pytest.fixture
+def exporters(tmp_path: Path) -> Iterator[tuple[Process, MetricsServer]]:
+    """A real node_exporter (this machine's memory) and a dcgm-exporter-shaped GPU exporter
+    (16 GiB, 8 used, 7 free, 1 reserved), on loopback."""
+    from tests.metrics_server import metrics_server
+    from tests.prometheus_server import node_exporter
+    from tests.test_fleet_prometheus_screen import DCGM
+
+    with node_exporter(tmp_path / "node") as node, metrics_server("vllm") as gpu:
+        with gpu.state.lock:
+            gpu.state.raw = DCGM
+        yield node, gpu
+
+
+def _available_between(node: Process, read: Callable[[], T]) -> tuple[T, float, float]:
+    """``read()`` between two readings of the exporter's MemAvailable (this machine's, live)."""
+    from tests.prometheus_server import gauge
+
+    before = gauge(node, "node_memory_MemAvailable_bytes")
+    report = read()
+    after = gauge(node, "node_memory_MemAvailable_bytes")
+    return report, before, after
+
+
+def _near(value: float, before: float, after: float, total: float, share: float = 0.01) -> bool:
+    """``value`` was read between ``before`` and ``after``, give or take ``share`` of ``total``
+    (this machine's memory moves a little meanwhile)."""
+    slack = share * total
+    return min(before, after) - slack <= value <= max(before, after) + slack
+
+
+needs_node_exporter = pytest.mark.skipif(
+    not have(NODE_EXPORTER), reason=missing_reason(NODE_EXPORTER)
+)
+
+
+@needs_node_exporter
+def test_host_is_graded_against_its_exporters_memory(
+    exporters: tuple[Process, MetricsServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.prometheus_server import gauge
+
+    node, gpu = exporters
+    _tree(monkeypatch, "none")  # this machine would read 12 GiB available and no GPU
+    _host_config(
+        "[hardware]\nmemory_gib = 3\nunified = true\n"  # this machine's: not the host's
+        f'[[hosts]]\nname = "edge"\nnode_exporter = "{node.url}"\ngpu_exporter = "{gpu.url}"\n'
+    )
+    (report, err), before, after = _available_between(
+        node, lambda: _host_fit(capsys, "--host", "edge")
+    )
+    total = gauge(node, "node_memory_MemTotal_bytes")
+    memory = report["memory"]
+    assert report["host"] == "edge" and memory["source"] == "node_exporter and GPU exporter"
+    assert _near(report["free_ram"], before, after, total), (report["free_ram"], before, after)
+    assert memory["set_by_you"] == [] and memory["unified"] is False
+    # dcgm's FB_FREE: the reserved GiB is in the total, not free.
+    assert report["free_vram"] == memory["graded_vram"] == 7168 * MIB
+    assert (memory["vram_total"], memory["vram_used_by_others"]) == (16 * GIB, 8 * GIB)
+    assert err == ""
+    # The table says whose memory it is, and that the bandwidth (measured, here) is not.
+    from tui.monitor import resources
+
+    monkeypatch.setattr(resources, "BANDWIDTH_SAMPLE_MB", 4)  # a real measurement, but small
+    assert cli.main(["fit", "qwen2.5:3b", "--host", "edge"]) == 0
+    captured = capsys.readouterr()
+    assert "; host edge (node_exporter and GPU exporter): free RAM " in captured.out
+    assert "free VRAM 7.52 GB of 17.18 GB (other processes hold 8.59 GB); memory bandwidth" in (
+        captured.out
+    )
+    assert captured.err == (
+        "note: the memory is host edge's (node_exporter and GPU exporter); the bandwidth is "
+        "this machine's (--bandwidth gives that host's)\n"
+    )
+
+
+@needs_node_exporter
+def test_flags_still_win_over_the_hosts_exporters(
+    exporters: tuple[Process, MetricsServer],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    node, gpu = exporters
+    _tree(monkeypatch, "none")
+    _host_config(
+        f'[[hosts]]\nname = "edge"\nnode_exporter = "{node.url}"\ngpu_exporter = "{gpu.url}"\n'
+        f'[[hosts]]\nname = "jetson"\nnode_exporter = "{node.url}"\n'
+    )
+    # No GPU exporter: CPU only, and a note; --unified makes its RAM the one pool.
+    report, _ = _host_fit(capsys, "--host", "jetson")
+    assert report["free_vram"] == 0 and report["memory"]["notes"] == [
+        "host jetson's GPU memory is not known (no gpu_exporter configured for it): graded as "
+        "CPU only (--vram-gib or --unified say otherwise)"
+    ]
+    report, _ = _host_fit(capsys, "--host", "jetson", "--unified")
+    memory = report["memory"]
+    assert memory["unified"] is True and memory["notes"] == []
+    assert memory["graded_ram"] == 0 and memory["graded_vram"] == memory["shared_pool"] > 0
+    report, _ = _host_fit(capsys, "--host", "edge", "--vram-gib", "2")
+    assert report["free_vram"] == 2 * GIB and report["memory"]["set_by_you"] == ["vram"]
+    assert report["free_ram"] > 0 and report["memory"]["vram_total"] == 16 * GIB
+    report, _ = _host_fit(capsys, "--host", "edge", "--memory-gib", "5", "--unified")
+    memory = report["memory"]
+    assert (memory["graded_vram"], memory["graded_ram"]) == (5 * GIB, 0)
+    assert memory["set_by_you"] == ["memory", "unified"] and memory["source"] == "set by you"
+    gpu_reads = [p for p, _ in gpu.state.requests if p == "/metrics"]
+    assert len(gpu_reads) == 1  # all given: the host was not read for the second
+
+
+@needs_node_exporter
+def test_host_memory_through_prometheus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A host known to Prometheus by its address only (no exporter URL in its [[hosts]] entry,
+    so nothing but Prometheus could have its memory)."""
+    from tests.metrics_server import metrics_server
+    from tests.prometheus_server import (
+        PROMETHEUS,
+        gauge,
+        node_exporter,
+        prometheus,
+        wait_for_samples,
+    )
+    from tests.test_fleet_prometheus_screen import DCGM
+
+    if not have(PROMETHEUS):
+        pytest.skip(missing_reason(PROMETHEUS))
+    _tree(monkeypatch, "none")
+    with (
+        node_exporter(tmp_path / "node", address="127.0.0.2") as node,
+        metrics_server("vllm", host="127.0.0.2") as gpu,
+        prometheus(tmp_path / "prom", {"node": [node.host_port], "dcgm": [gpu.host_port]}) as p,
+    ):
+        with gpu.state.lock:
+            gpu.state.raw = DCGM
+        _host_config(
+            f'[fleet]\nprometheus = "{p.url}"\ntimeout = 60\n'
+            f'[[hosts]]\nname = "edge"\nollama = "http://127.0.0.2:{closed_port()}"\n'
+        )
+        wait_for_samples(p, 'up{job="node"} == 1', 1)
+        wait_for_samples(p, "DCGM_FI_DEV_FB_FREE", 2)
+        (report, err), before, after = _available_between(
+            node, lambda: _host_fit(capsys, "--host", "edge")
+        )
+        total = gauge(node, "node_memory_MemTotal_bytes")
+    memory = report["memory"]
+    assert memory["source"] == "Prometheus" and err == ""
+    # Prometheus' last scrape, a second or so old: this machine's memory moves a little.
+    assert _near(report["free_ram"], before, after, total, share=0.03)
+    assert report["free_vram"] == 7168 * MIB and memory["vram_total"] == 16 * GIB
+    # Prometheus down: one line, and this machine's memory.
+    _host_config(
+        f'[fleet]\nprometheus = "http://127.0.0.1:{closed_port()}"\n'
+        '[[hosts]]\nname = "edge"\nollama = "http://127.0.0.2:9"\n'
+    )
+    report, err = _host_fit(capsys, "--host", "edge")
+    assert report["memory"]["source"] == "this machine" and report["free_ram"] == 12 * GIB
+    (line,) = err.splitlines()
+    assert line.startswith("note: host edge's free memory is not known (prometheus http://")
+    assert "connection refused); free memory and bandwidth are this machine's" in line
+
+
+def test_host_without_exporter_or_with_a_dead_one_falls_back_to_this_machine(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _tree(monkeypatch, "none")  # 12 GiB available here
+    dead = f"http://127.0.0.1:{closed_port()}"
+    _host_config(
+        "[hardware]\nvram_gib = 1\n"  # this machine's: applies when its memory is used
+        '[[hosts]]\nname = "bare"\nollama = "http://127.0.0.1:9"\n'
+        f'[[hosts]]\nname = "dead"\nnode_exporter = "{dead}"\n'
+    )
+    for host, why in (
+        ("bare", "no node_exporter configured for it"),
+        ("dead", f"node_exporter {dead}/metrics: connection refused"),
+    ):
+        report, err = _host_fit(capsys, "--host", host)
+        assert err == (
+            f"note: host {host}'s free memory is not known ({why}); free memory and bandwidth "
+            "are this machine's (--memory-gib and --vram-gib give that host's)\n"
+        )
+        assert report["memory"]["source"] == "this machine" and report["host"] == host
+        assert report["free_ram"] == 12 * GIB and report["free_vram"] == 1 * GIB
+        assert report["memory"]["set_by_you"] == ["vram"]

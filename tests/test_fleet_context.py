@@ -155,6 +155,9 @@ def test_fit_host_resolves_on_that_hosts_ollama(capsys: pytest.CaptureFixture[st
         assert [r.path for r in replay.requests if r.path == "/api/show"] == ["/api/show"]
     report = json.loads(captured.out)
     assert report["kind"] == "ollama" and report["dims"]["source"] == "ollama"
-    assert "host edge's; free memory and bandwidth are this machine's" in captured.err
+    assert captured.err == (
+        "note: host edge's free memory is not known (no node_exporter configured for it); free "
+        "memory and bandwidth are this machine's (--memory-gib and --vram-gib give that host's)\n"
+    )
     assert cli.main(["fit", "llama3.2", "--host", "nope"]) == 2
     assert "no host named nope" in capsys.readouterr().err

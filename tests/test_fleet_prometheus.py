@@ -171,3 +171,76 @@ async def test_background_collector_through_prometheus(fleet: Fleet) -> None:
             "edge-1's requests through Prometheus",
         )
     assert get(f"{fleet.prom.url}/-/healthy")
+
+
+async def test_node_exporter_with_a_collector_disabled_is_read_whole(tmp_path: Path) -> None:
+    """node_exporter answers 400 to a ``collect[]`` naming a collector it runs without; the
+    fleet then reads all it serves (its memory, here), not a reason."""
+    with node_exporter(tmp_path / "node", ("meminfo",)) as node:
+        assert b"disabled collector" in _status_body(node.url + "/metrics?collect[]=cpu")
+        host = Host("edge", node_exporter=node.url)
+        async with FleetCollector([host], FleetSettings(timeout=60.0)) as c:
+            first = (await c.poll_once())[0]
+            again = (await c.poll_once())[0]
+    for view in (first, again):
+        assert view.reachable is True and view.reason == ""
+        assert view.ram_total and view.ram_percent.now is not None
+        assert view.cpu_percent.now is None  # no cpu collector there
+
+
+def _status_body(url: str) -> bytes:
+    import urllib.error
+
+    try:
+        return get(url)
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 400
+        return exc.read()
+
+
+def test_prometheus_scrape_errors_read_like_the_direct_scrapes() -> None:
+    cases = {
+        'Get "http://127.0.0.1:9/metrics": dial tcp 127.0.0.1:9: connect: connection refused': (
+            "connection refused"
+        ),
+        'Get "http://10.0.0.5:9100/metrics": context deadline exceeded': (
+            "no answer within Prometheus' scrape timeout"
+        ),
+        'Get "http://edge-9:9100/metrics": dial tcp: lookup edge-9 on 127.0.0.53:53: no such '
+        "host": "no such host",
+        "server returned HTTP status 404 Not Found": "server returned HTTP status 404 Not Found",
+        "": "down",
+    }
+    for error, cause in cases.items():
+        assert prom_api.scrape_error(error) == cause, error
+
+
+async def test_through_prometheus_a_servers_model_list_is_still_its_own(fleet: Fleet) -> None:
+    """/v1/models is read from the server (Prometheus has no model list), every tenth poll: when
+    it fails, that endpoint is down with its reason, and the host only part-down (its Ollama
+    answers)."""
+    wait_for_samples(fleet.prom, 'up{job="vllm"} == 1', 1)
+    clock = [1000.0]
+    settings = FleetSettings(timeout=60.0, prometheus=fleet.prom.url, prometheus_window=WINDOW)
+
+    def model_reads() -> int:
+        with fleet.vllm.state.lock:
+            return [path for path, _ in fleet.vllm.state.requests].count("/v1/models")
+
+    async with FleetCollector(fleet.hosts, settings, clock=lambda: clock[0]) as c:
+        edge = by_name(await c.poll_once())["edge-1"]
+        assert [m.name for m in edge.loaded] == ["tiny-llama"] and model_reads() == 1
+        with fleet.vllm.state.lock:
+            fleet.vllm.state.error_status = 500
+        polls = 1
+        while model_reads() == 1:
+            clock[0] += settings.interval
+            edge = by_name(await c.poll_once())["edge-1"]
+            polls += 1
+            assert polls <= 11, "the model list was not read again by the eleventh poll"
+    assert polls == 11
+    vllm = next(b for b in edge.backends if b.id == "openai:vllm")
+    assert vllm.up is False and edge.reachable is True
+    assert vllm.reason.startswith(f"openai:vllm {fleet.vllm.api_url}/models: HTTP 500")
+    assert edge.reason.startswith("openai:vllm ")
+    assert edge.loaded == ()  # its Ollama holds none; the server's list is not shown stale

@@ -101,13 +101,18 @@ def test_dcgm_and_nvitop_gpu_exporters() -> None:
     g = scrape.parse_gpu(parse_metrics(dcgm, scrape.GPU_PREFIXES))
     assert g.util_percent == 40
     assert (g.memory_used, g.memory_total) == (1024 * 2**20, 4096 * 2**20)
+    assert g.memory_free == 3072 * 2**20
+    reserved = dcgm + 'DCGM_FI_DEV_FB_RESERVED{gpu="0"} 512\n'
+    g = scrape.parse_gpu(parse_metrics(reserved, scrape.GPU_PREFIXES))
+    # Reserved memory is in the total, and not free: FB_FREE is what a new process can take.
+    assert (g.memory_total, g.memory_free) == (4608 * 2**20, 3072 * 2**20)
     nvitop = (
         'nvitop_gpu_utilization_percent{index="0"} 12\n'
         'nvitop_gpu_memory_used_bytes{index="0"} 2e9\n'
         'nvitop_gpu_memory_total_bytes{index="0"} 8e9\n'
     )
     g = scrape.parse_gpu(parse_metrics(nvitop, scrape.GPU_PREFIXES))
-    assert (g.util_percent, g.memory_used, g.memory_total) == (12, 2e9, 8e9)
+    assert (g.util_percent, g.memory_used, g.memory_total, g.memory_free) == (12, 2e9, 8e9, 6e9)
     assert scrape.parse_gpu(parse_metrics("", scrape.GPU_PREFIXES)) == scrape.GpuReading()
 
 

@@ -10,6 +10,11 @@ Discrete GPUs are judged against their free VRAM (what other processes leave); a
 or an Intel iGPU against one unified pool shared by CPU and GPU, never VRAM + RAM twice. What
 detection gets wrong is overridden with --memory-gib, --vram-gib and --unified (or the config's
 [hardware] table), shown as "set by you".
+
+With --host NAME, the models are that [[hosts]] host's, and so is the memory: its node_exporter's
+MemAvailable and its GPU exporter's free VRAM (or [fleet] prometheus's figures of it), read once
+with the fleet collector. A host with no exporter, or one that does not answer, is graded against
+this machine's memory instead, and the output says so; the flags still win.
 """
 
 # The resolution is tui.core.fit's (shared with the Variants screen) and the readings of this
@@ -24,7 +29,7 @@ import json
 import math
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -299,8 +304,11 @@ def _set(pool: MemoryPool, what: str) -> str:
     return f" ({SET_BY_YOU})" if what in pool.set_by_you else ""
 
 
-def _memory_line(pool: MemoryPool) -> str:
-    """What the fit is graded against, in one clause; figures the user gave are marked."""
+def _memory_line(pool: MemoryPool, no_gpu: str = "no GPU found") -> str:
+    """What the fit is graded against, in one clause; figures the user gave are marked.
+
+    ``no_gpu``: why there is no VRAM, when there is none.
+    """
     names = ", ".join(sanitize(n) for n in pool.gpus)
     on = f" on {names}" if names else ""
     if pool.unified:
@@ -313,7 +321,7 @@ def _memory_line(pool: MemoryPool) -> str:
         )
     ram = f"free RAM {_human(pool.free_ram)}{_set(pool, 'memory')}"
     if not pool.free_vram and not pool.vram_total and "vram" not in pool.set_by_you:
-        return f"{ram}, free VRAM none (no GPU found){_set(pool, 'unified')}"
+        return f"{ram}, free VRAM none ({no_gpu}){_set(pool, 'unified')}"
     vram = f"free VRAM {_human(pool.free_vram)}{_set(pool, 'vram')}"
     if pool.vram_total and "vram" not in pool.set_by_you:
         vram += f" of {_human(pool.vram_total)}"
@@ -322,22 +330,25 @@ def _memory_line(pool: MemoryPool) -> str:
     return f"{ram}, {vram}{on}{_set(pool, 'unified')}"
 
 
-def _overrides(args: argparse.Namespace) -> dict[str, Any] | str:
+def _overrides(args: argparse.Namespace, *, hardware: bool = True) -> dict[str, Any] | str:
     """``[hardware]`` from the config with the flags on top, or why a flag is not valid.
 
     Config problems in ``[hardware]`` are printed as notes (the detected figure is used).
+    ``hardware`` False: the flags only (``[hardware]`` describes this machine, not a host's).
     """
     from tui.config import GIB_RANGES, load_config
 
-    cfg = load_config()
-    for problem in cfg.problems:
-        if problem.startswith("[hardware]"):
-            print(f"note: config: {problem}", file=sys.stderr)
-    values: dict[str, Any] = {
-        "memory_gib": cfg.hardware_memory_gib,
-        "vram_gib": cfg.hardware_vram_gib,
-        "unified": cfg.hardware_unified,
-    }
+    values: dict[str, Any] = {"memory_gib": None, "vram_gib": None, "unified": None}
+    if hardware:
+        cfg = load_config()
+        for problem in cfg.problems:
+            if problem.startswith("[hardware]"):
+                print(f"note: config: {problem}", file=sys.stderr)
+        values = {
+            "memory_gib": cfg.hardware_memory_gib,
+            "vram_gib": cfg.hardware_vram_gib,
+            "unified": cfg.hardware_unified,
+        }
     for key in ("memory_gib", "vram_gib"):
         given = getattr(args, key, None)
         if given is None:
@@ -352,6 +363,26 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any] | str:
     return values
 
 
+def _host_pool(name: str, flags: dict[str, Any]) -> tuple[MemoryPool | None, str, str]:
+    """Host ``name``'s memory with the flags on top: ``(pool, where it comes from, "")``, or
+    ``(None, "", why it is not known)``. Not read when the flags give all of it."""
+    if flags["memory_gib"] is not None and (
+        flags["vram_gib"] is not None or flags["unified"] is True
+    ):
+        return MemoryPool(free_ram=0).with_overrides(**flags), SET_BY_YOU, ""
+    from tui.config import load_config
+    from tui.fleet.figures import GPU_UNKNOWN, read_memory
+
+    cfg = load_config()
+    found, source = asyncio.run(read_memory(name, cfg.hosts, cfg.fleet))
+    if isinstance(found, str):
+        return None, "", found
+    pool = found.with_overrides(**flags)
+    if pool.unified or "vram" in pool.set_by_you:  # the flags said what the exporter could not
+        pool = replace(pool, notes=tuple(n for n in pool.notes if GPU_UNKNOWN not in n))
+    return pool, source, ""
+
+
 # ------------------------------------------------------------------------------------------- CLI
 
 
@@ -359,7 +390,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``fit`` to the CLI's subparsers."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "fit",
-        help="which variants of a model fit this machine's free memory",
+        help="which variants of a model fit this machine's (or a host's) free memory",
         description=__doc__,
     )
     parser.add_argument(
@@ -410,8 +441,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--host",
         metavar="NAME",
         default=None,
-        help="find installed models on a [[hosts]] host's backends (default: here); memory and "
-        "bandwidth stay this machine's unless --memory-gib and --vram-gib say that host's",
+        help="a [[hosts]] host's: its installed models, and its free memory from its "
+        "node_exporter and GPU exporter (or [fleet] prometheus); without one, this machine's "
+        "memory (--memory-gib and --vram-gib give that host's); bandwidth stays this machine's "
+        "unless --bandwidth",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=run)
@@ -433,11 +466,14 @@ def run(
     if given is not None and int(given) <= 0:
         print(f"--ctx must be a positive number of tokens, not {given}", file=sys.stderr)
         return EXIT_INPUT
-    overrides = _overrides(args)
+    from tui.fleet.hosts import LOCAL
+
+    host = getattr(args, "host", None)
+    remote = bool(host) and host != LOCAL
+    overrides = _overrides(args, hardware=not remote)
     if isinstance(overrides, str):
         print(overrides, file=sys.stderr)
         return EXIT_INPUT
-    host = getattr(args, "host", None)
     if extra_sources is not None:
         sources: Sequence[ModelSource] = extra_sources
     elif host:
@@ -456,21 +492,39 @@ def run(
         return EXIT_INPUT
     ctx = int(given) if given is not None else (model.default_ctx or DEFAULT_CTX)
     args.ctx = ctx
-    from tui.monitor.resources import detect_memory, gpu_free_and_bandwidth
+    host_pool: MemoryPool | None = None
+    source = "this machine"
+    if remote:
+        assert host is not None
+        host_pool, read_from, why = _host_pool(host, overrides)
+        source = read_from or source
+        if host_pool is None:
+            # One line, then the figures of today: this machine's, with the flags on top.
+            print(
+                f"note: host {sanitize(host)}'s free memory is not known ({sanitize(why)}); "
+                "free memory and bandwidth are this machine's (--memory-gib and --vram-gib "
+                "give that host's)",
+                file=sys.stderr,
+            )
+            local = _overrides(args)
+            overrides = local if not isinstance(local, str) else overrides
+    gpu_bw = 0.0
+    if host_pool is not None:
+        pool = host_pool
+    else:
+        from tui.monitor.resources import detect_memory, gpu_free_and_bandwidth
 
-    detected, sampler = detect_memory()
-    pool = detected.with_overrides(**overrides)
-    gpu_bw = gpu_free_and_bandwidth()[1] if sampler == "nvml" and not pool.unified else 0.0
+        detected, sampler = detect_memory()
+        pool = detected.with_overrides(**overrides)
+        gpu_bw = gpu_free_and_bandwidth()[1] if sampler == "nvml" and not pool.unified else 0.0
     problems: list[str] = []
     bandwidth = _host_bandwidth(args, problems)
     for problem in problems:  # a read-only or full data dir costs the cache, not the answer
         print(f"note: {sanitize(problem)}", file=sys.stderr)
-    from tui.fleet.hosts import LOCAL
-
-    if host and host != LOCAL and "memory" not in pool.set_by_you:
+    if host_pool is not None and args.bandwidth is None:
         print(
-            f"note: the models are host {sanitize(host)}'s; free memory and bandwidth are this "
-            "machine's (--memory-gib and --vram-gib give that host's)",
+            f"note: the memory is host {sanitize(str(host))}'s ({source}); the bandwidth is "
+            "this machine's (--bandwidth gives that host's)",
             file=sys.stderr,
         )
     graded_vram, graded_ram = pool.grading()
@@ -485,14 +539,22 @@ def run(
         gpu_bandwidth=gpu_bw or None,
     )
     if args.json:
-        print(json.dumps(_report(model, rows, args, pool, bandwidth, gpu_bw), indent=2))
+        report = _report(model, rows, args, pool, bandwidth, gpu_bw)
+        report["host"] = host or LOCAL
+        report["memory"]["source"] = source
+        print(json.dumps(report, indent=2))
         return EXIT_OK
     d = model.dims
     print(f"{model.name} ({model.kind}): {_dims_line(d)}")
     if d.context_length and ctx > d.context_length:
         print(f"note: context {ctx} is beyond the model's trained context of {d.context_length}")
+    memory = _memory_line(pool)
+    if host_pool is not None:
+        memory = f"host {sanitize(str(host))} ({source}): " + _memory_line(
+            pool, "no GPU exporter figures"
+        )
     print(
-        f"context {ctx}, KV cache {args.kv_cache}; {_memory_line(pool)}; memory bandwidth "
+        f"context {ctx}, KV cache {args.kv_cache}; {memory}; memory bandwidth "
         f"{_human(bandwidth)}/s" + (f", GPU {_human(gpu_bw)}/s nominal" if gpu_bw else "")
     )
     print()

@@ -8,7 +8,10 @@
 * Rates (CPU, tok/s) come from counters read at two polls and the collector's clock; a counter
   that went down (a restart) starts over instead of giving a negative rate.
 * With ``[fleet] prometheus``, figures come from one PromQL query per figure for the whole fleet
-  (:mod:`tui.fleet.prom_api`); Ollama, which has no ``/metrics``, is still read directly.
+  (:mod:`tui.fleet.prom_api`), the servers' own ones per endpoint too; what Prometheus cannot
+  have is still read directly: Ollama's ``/api/ps`` and ``/api/tags`` (it has no ``/metrics``),
+  llama-swap's ``/running``, and an OpenAI server's ``/v1/models`` (every tenth poll) and
+  llama.cpp's ``/props`` (once), so the models loaded are the direct scrape's.
 * Listeners (``subscribe``) get the whole snapshot at most every ``notify_interval`` seconds while
   a poll runs, and always once at its end.
 
@@ -48,6 +51,9 @@ FIGURES = (
 )
 
 _NODE_FIGURES = ("cpu_percent", "ram_percent", "disk_percent")
+
+_DIRECT_WITH_PROMETHEUS = frozenset({"ollama", "llama_swap", "openai"})
+"""Endpoints still read directly with ``[fleet] prometheus`` (for what Prometheus cannot have)."""
 
 _NO_METRICS = frozenset({404, 405, 501})
 """Statuses of a server that has no ``/metrics`` (or ``/slots``): not an error, just nothing."""
@@ -93,10 +99,21 @@ class _Endpoint:
     """The last parsed reading (ServerReading, NodeReading, GpuReading…)."""
     slots: scrape.SlotsReading | None = None
     has_metrics: bool | None = None
+    node_filter: bool | None = None
+    """Whether a node_exporter takes the ``collect[]`` filter (None: not tried yet)."""
     has_slots: bool | None = None
     n_ctx: int | None = None
     tok_rate: Rate = field(default_factory=Rate)
     tok_s: float | None = None
+    prom_up: bool | None = None
+    """Through Prometheus: whether its last scrape of this endpoint worked (None: not known)."""
+    prom_reason: str = ""
+
+    def health(self) -> tuple[bool | None, str]:
+        """``(up, reason)``: down when either our own read or Prometheus' scrape failed."""
+        ups = [u for u in (self.up, self.prom_up) if u is not None]
+        reason = "; ".join(r for r in (self.reason, self.prom_reason) if r)
+        return (all(ups) if ups else None), reason
 
 
 @dataclass(slots=True)
@@ -184,6 +201,8 @@ class FleetCollector:
         self._poll_lock = asyncio.Lock()
         self._flush_handle: asyncio.TimerHandle | None = None
         self._prometheus: Any = None
+        self._prometheus_read: asyncio.Event | None = None
+        """Set when this poll's Prometheus reading is in (a server's kind comes from it)."""
         if self.settings.prometheus:
             from tui.fleet.prom_api import PrometheusSource
 
@@ -312,6 +331,7 @@ class FleetCollector:
             slack = 0.05 * self.settings.interval
             jobs = [self._poll_host(s, now, slack) for s in self._states]
             if self._prometheus is not None:
+                self._prometheus_read = asyncio.Event()
                 jobs.append(self._poll_prometheus(now))
             await asyncio.gather(*jobs)
             self.polls += 1
@@ -319,34 +339,74 @@ class FleetCollector:
             self._flush()
             return list(self._snapshot)
 
+    async def poll_resources(self, name: str) -> HostView | None:
+        """Read host ``name``'s memory, disk and GPU figures now, and nothing else of the fleet:
+        its node_exporter and GPU exporter, or with ``[fleet] prometheus`` Prometheus' figures
+        (one query each, for the fleet). One reading: no CPU rate. ``slmdeck fit --host`` grades
+        against it. Never raises for the host (its view's ``reason`` says what failed); None for
+        a host the collector does not know."""
+        state = self._by_name.get(name)
+        if state is None:
+            return None
+        async with self._poll_lock:
+            now = self._clock()
+            if self._prometheus is not None:
+                await self._read_prometheus()
+            else:
+                exporters = [
+                    ep for ep in state.endpoints if ep.kind in ("node_exporter", "gpu_exporter")
+                ]
+                await asyncio.gather(*(self._poll_endpoint(state, ep, now) for ep in exporters))
+                self._figures(state, now)
+                state.view = self._build(state)
+            self._changed()
+            return state.view
+
     async def _poll_prometheus(self, now: float) -> None:
+        try:
+            await self._read_prometheus()
+        finally:
+            if self._prometheus_read is not None:
+                self._prometheus_read.set()
+
+    async def _read_prometheus(self) -> None:
         try:
             result = await self._prometheus.read(self._client(), within=self.settings.timeout)
         except scrape.ScrapeError as exc:
             for s in self._states:
                 s.figures = {}
                 s.prometheus_reason = f"prometheus {exc}"
+                for ep in s.endpoints:
+                    ep.prom_up, ep.prom_reason = None, ""
+                    if ep.kind == "openai":
+                        ep.reading, ep.tok_s = None, None
                 s.view = self._build(s)
             return
         for s in self._states:
-            figures = result.figures.get(s.host.name, {})
+            host = s.host.name
+            figures = result.figures.get(host, {})
             s.figures = dict(figures)
             s.prometheus_reason = ""
             for name in FIGURES:
                 value = figures.get(name)
                 if value is not None:
                     s.history[name].append(value)
-            health = result.health.get(s.host.name, {})
+            health = result.health.get(host, {})
             for ep in s.endpoints:
-                if ep.id in health and ep.kind != "ollama" and ep.kind != "llama_swap":
-                    ep.up, ep.reason = health[ep.id]
+                if ep.kind in ("ollama", "llama_swap"):
+                    continue
+                ep.prom_up, ep.prom_reason = health.get(ep.id, (None, ""))
+                if ep.kind == "openai":
+                    ep.reading, ep.tok_s = _server_reading(
+                        result.kinds.get((host, ep.id)), result.endpoints.get((host, ep.id))
+                    )
             s.view = self._build(s)
 
     async def _poll_host(self, s: _HostState, now: float, slack: float) -> None:
         due = [ep for ep in s.endpoints if ep.next_due <= now + slack]
         if self._prometheus is not None:
             # Prometheus has the figures; only what it cannot have is read directly.
-            due = [ep for ep in due if ep.kind in ("ollama", "llama_swap")]
+            due = [ep for ep in due if ep.kind in _DIRECT_WITH_PROMETHEUS]
         if not due:
             return
         await asyncio.gather(*(self._poll_endpoint(s, ep, now) for ep in due))
@@ -366,11 +426,13 @@ class FleetCollector:
         try:
             if ep.kind == "ollama":
                 await self._read_ollama(h, ep)
+            elif ep.kind == "openai" and self._prometheus is not None:
+                await self._read_openai_models(h, ep)
             elif ep.kind == "openai":
                 await self._read_openai(h, ep, now)
             elif ep.kind == "node_exporter":
                 url = _metrics_url(ep.url)
-                answer = await self._get(h, url, params={"collect[]": list(scrape.NODE_COLLECTORS)})
+                answer = await self._read_node(h, ep, url)
                 ep.reading = scrape.parse_node(scrape.metrics_of(answer, url, scrape.NODE_PREFIXES))
             elif ep.kind == "gpu_exporter":
                 url = _metrics_url(ep.url)
@@ -384,8 +446,9 @@ class FleetCollector:
             ep.failures += 1
             ep.up = False
             ep.reason = f"{ep.id} {exc}"
-            ep.reading = None
-            ep.tok_s = None
+            if self._prometheus is None:  # through Prometheus, the reading is Prometheus'
+                ep.reading = None
+                ep.tok_s = None
             ep.tok_rate.reset()
             if ep.kind == "node_exporter":
                 s.cpu_idle.reset()
@@ -400,6 +463,20 @@ class FleetCollector:
         ep.read_at = now
         ep.next_due = now + self.settings.interval
 
+    async def _read_node(self, h: str, ep: _Endpoint, url: str) -> scrape.Answer:
+        """node_exporter's ``/metrics``, only the collectors the fleet reads when it takes the
+        filter: one run with any of them disabled answers 400 ("disabled collector") to it, and
+        is read whole from then on."""
+        if ep.node_filter is False:
+            return await self._get(h, url)
+        params = {"collect[]": list(scrape.NODE_COLLECTORS)}
+        answer = await self._get(h, url, params=params, ok_statuses=frozenset({200, 400}))
+        if answer.status == 400:
+            ep.node_filter = False
+            return await self._get(h, url)
+        ep.node_filter = True
+        return answer
+
     async def _read_ollama(self, h: str, ep: _Endpoint) -> None:
         url = ep.url + "/api/ps"
         ep.loaded = _call(scrape.parse_ollama_ps, scrape.json_of(await self._get(h, url), url), url)
@@ -412,6 +489,32 @@ class FleetCollector:
     def _auth(self, server: OpenAIServer | None) -> dict[str, str]:
         key = self._environ.get(server.api_key_env, "") if server and server.api_key_env else ""
         return {"Authorization": f"Bearer {key}"} if key else {}
+
+    async def _read_openai_models(self, h: str, ep: _Endpoint) -> None:
+        """Through Prometheus: what it cannot have of an OpenAI server, its models (every tenth
+        poll, and at once after a failure) and, for llama.cpp, the context it runs with
+        (``/props``, once)."""
+        headers = self._auth(ep.server)
+        root = ep.server.root if ep.server else ep.url
+        if ep.models is None or ep.polls % 10 == 0 or ep.up is False:
+            url = ep.url + "/models"
+            ep.loaded = _call(
+                scrape.parse_openai_models,
+                scrape.json_of(await self._get(h, url, headers=headers), url),
+                url,
+                ep.id,
+            )
+            ep.models = len(ep.loaded)
+        if ep.n_ctx is None and self._prometheus_read is not None:
+            await self._prometheus_read.wait()  # the kind is in Prometheus' reading
+            reading = ep.reading
+            if isinstance(reading, scrape.ServerReading) and reading.kind == "llama.cpp":
+                url = root + "/props"
+                answer = await self._get(h, url, headers=headers, ok_statuses=_NO_METRICS | {200})
+                props = scrape.json_of(answer, url) if answer.status == 200 else None
+                ep.n_ctx = scrape.parse_props_ctx(props) or 0
+        if ep.n_ctx:
+            ep.loaded = tuple(_with_ctx(m, ep.n_ctx) for m in ep.loaded)
 
     async def _read_openai(self, h: str, ep: _Endpoint, now: float) -> None:
         headers = self._auth(ep.server)
@@ -509,10 +612,12 @@ class FleetCollector:
 
     def _build(self, s: _HostState) -> HostView:
         host = s.host
-        polled = [ep for ep in s.endpoints if ep.up is not None]
+        health = {ep.id: ep.health() for ep in s.endpoints}
+        polled = [ep for ep in s.endpoints if health[ep.id][0] is not None]
         backends: list[BackendView] = []
         loaded: list[LoadedModel] = []
         for ep in s.endpoints:
+            up, reason = health[ep.id]
             reading = ep.reading
             kind = ep.kind
             running = waiting = kv = decode = None
@@ -529,8 +634,8 @@ class FleetCollector:
                     id=ep.id,
                     kind=kind,
                     url=ep.url,
-                    up=ep.up,
-                    reason=ep.reason,
+                    up=up,
+                    reason=reason,
                     models=ep.models,
                     requests_running=running,
                     requests_waiting=waiting,
@@ -543,13 +648,13 @@ class FleetCollector:
             )
             if ep.up:
                 loaded.extend(ep.loaded)
-        problems = tuple(ep.reason for ep in s.endpoints if ep.up is False and ep.reason)
+        problems = tuple(r for up, r in health.values() if up is False and r)
         if s.prometheus_reason:
             problems += (s.prometheus_reason,)
         if not polled:
             reachable: bool | None = None if not s.prometheus_reason else False
         else:
-            reachable = any(ep.up for ep in polled)
+            reachable = any(health[ep.id][0] for ep in polled)
         if self._prometheus is not None and s.figures:
             reachable = (
                 True
@@ -559,20 +664,26 @@ class FleetCollector:
         node = next((ep.reading for ep in s.endpoints if ep.kind == "node_exporter"), None)
         gpu = next((ep.reading for ep in s.endpoints if ep.kind == "gpu_exporter"), None)
         figs = s.figures
-        ram_total = ram_used = disk_total = disk_used = vram_total = vram_used = None
+        ram_total = ram_used = disk_total = disk_used = None
+        vram_total = vram_used = vram_free = None
         if isinstance(node, scrape.NodeReading):
             if node.ram_total is not None and node.ram_available is not None:
                 ram_total, ram_used = int(node.ram_total), int(node.ram_total - node.ram_available)
             if node.disk_size is not None and node.disk_avail is not None:
                 disk_total, disk_used = int(node.disk_size), int(node.disk_size - node.disk_avail)
-        else:  # through Prometheus: totals and percentages
-            ram_total, ram_used = _total_and_used(figs, "ram_total", "ram_percent")
+        else:  # through Prometheus: totals, and what is left or the percentage used
+            ram_total, ram_used = _total_and_used(figs, "ram_total", "ram_percent", "ram_available")
             disk_total, disk_used = _total_and_used(figs, "disk_total", "disk_percent")
         if isinstance(gpu, scrape.GpuReading):
-            if gpu.memory_total is not None:
-                vram_total = int(gpu.memory_total)
-            if gpu.memory_used is not None:
-                vram_used = int(gpu.memory_used)
+            vram_total, vram_used, vram_free = (
+                None if v is None else int(v)
+                for v in (gpu.memory_total, gpu.memory_used, gpu.memory_free)
+            )
+        elif self._prometheus is not None:
+            vram_total, vram_used, vram_free = (
+                None if figs.get(k) is None else int(figs[k] or 0)
+                for k in ("vram_total", "vram_used", "vram_free")
+            )
 
         def fig(name: str) -> Figure:
             return Figure(figs.get(name), tuple(s.history[name]))
@@ -599,18 +710,39 @@ class FleetCollector:
             disk_used=disk_used,
             vram_total=vram_total,
             vram_used=vram_used,
+            vram_free=vram_free,
             updated=self._clock() if polled else None,
             problems=problems,
         )
 
 
 def _total_and_used(
-    figs: dict[str, float | None], total: str, percent: str
+    figs: dict[str, float | None], total: str, percent: str, left: str = ""
 ) -> tuple[int | None, int | None]:
     size, share = figs.get(total), figs.get(percent)
     if size is None:
         return None, None
+    free = figs.get(left) if left else None
+    if free is not None:
+        return int(size), int(size - free)
     return int(size), None if share is None else int(size * share / 100.0)
+
+
+def _server_reading(
+    kind: str | None, figures: dict[str, float] | None
+) -> tuple[scrape.ServerReading | None, float | None]:
+    """An OpenAI server's reading and tok/s from Prometheus' figures of it (None: it has none)."""
+    if kind is None and not figures:
+        return None, None
+    f = figures or {}
+    reading = scrape.ServerReading(
+        kind=kind or "openai",
+        requests_running=f.get("requests_running"),
+        requests_waiting=f.get("requests_waiting"),
+        kv_cache_percent=f.get("kv_cache_percent"),
+        decode_tok_s=f.get("decode_tok_s"),
+    )
+    return reading, f.get("tok_s")
 
 
 def _clamp(value: float) -> float:

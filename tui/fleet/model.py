@@ -130,6 +130,8 @@ class HostView:
     disk_used: int | None = None
     vram_total: int | None = None
     vram_used: int | None = None
+    vram_free: int | None = None
+    """VRAM a new process could take (dcgm's ``FB_FREE``; total less used elsewhere)."""
     updated: float | None = None
     """Clock reading of the last poll that changed this view."""
     problems: tuple[str, ...] = field(default=())
@@ -158,5 +160,6 @@ class HostView:
             "disk_used": self.disk_used,
             "vram_total": self.vram_total,
             "vram_used": self.vram_used,
+            "vram_free": self.vram_free,
             "problems": list(self.problems),
         }

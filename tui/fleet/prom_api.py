@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,15 @@ def queries(window: str = WINDOW) -> dict[str, str]:
     running = "vllm:num_requests_running|llamacpp:requests_processing"
     waiting = "vllm:num_requests_waiting|llamacpp:requests_deferred"
     generated = "vllm:generation_tokens_total|llamacpp:tokens_predicted_total"
+    mib = 1024 * 1024
+    dcgm_used = "sum by (instance) (DCGM_FI_DEV_FB_USED)"
+    dcgm_free = "sum by (instance) (DCGM_FI_DEV_FB_FREE)"
+    # FB_RESERVED is newer than the other two: an exporter without it counts none reserved.
+    dcgm_reserved = f"(sum by (instance) (DCGM_FI_DEV_FB_RESERVED) or 0 * {dcgm_free})"
+    nvitop_used = "sum by (instance) (nvitop_gpu_memory_used_bytes)"
+    nvitop_total = "sum by (instance) (nvitop_gpu_memory_total_bytes)"
+    vram_used = f"({mib} * {dcgm_used} or {nvitop_used})"
+    vram_total = f"({mib} * ({dcgm_used} + {dcgm_free} + {dcgm_reserved}) or {nvitop_total})"
     return {
         "cpu_percent": (
             f'100 * (1 - avg by (instance) (rate(node_cpu_seconds_total{{mode="idle"}}[{window}])))'
@@ -48,6 +58,7 @@ def queries(window: str = WINDOW) -> dict[str, str]:
             " / max by (instance) (node_memory_MemTotal_bytes))"
         ),
         "ram_total": "max by (instance) (node_memory_MemTotal_bytes)",
+        "ram_available": "max by (instance) (node_memory_MemAvailable_bytes)",
         "disk_percent": (
             "100 * (1 - sum by (instance) (max by (instance, device) "
             f"(node_filesystem_avail_bytes{{{_REAL_FS}}}))"
@@ -61,20 +72,50 @@ def queries(window: str = WINDOW) -> dict[str, str]:
         "gpu_percent": (
             'avg by (instance) ({__name__=~"DCGM_FI_DEV_GPU_UTIL|nvitop_gpu_utilization_percent"})'
         ),
-        "vram_percent": (
-            "(100 * sum by (instance) (DCGM_FI_DEV_FB_USED) / (sum by (instance) "
-            "(DCGM_FI_DEV_FB_USED) + sum by (instance) (DCGM_FI_DEV_FB_FREE)))"
-            " or (100 * sum by (instance) (nvitop_gpu_memory_used_bytes)"
-            " / sum by (instance) (nvitop_gpu_memory_total_bytes))"
-        ),
+        # The total counts reserved memory, as the direct scrape's does (scrape.parse_gpu).
+        "vram_percent": f"100 * {vram_used} / {vram_total}",
+        "vram_used": vram_used,
+        "vram_total": vram_total,
+        "vram_free": f"({mib} * {dcgm_free} or ({nvitop_total} - {nvitop_used}))",
         "requests_running": f'sum by (instance) ({{__name__=~"{running}"}})',
         "requests_waiting": f'sum by (instance) ({{__name__=~"{waiting}"}})',
         "tok_s": f'sum by (instance) (rate({{__name__=~"{generated}"}}[{window}]))',
+        "kv_cache_percent": (
+            "100 * (max by (instance) (vllm:kv_cache_usage_perc)"
+            " or max by (instance) (vllm:gpu_cache_usage_perc))"
+        ),
+        "decode_tok_s": "max by (instance) (llamacpp:predicted_tokens_seconds)",
+        "server_kind": f'count by (instance, __name__) ({{__name__=~"{running}"}})',
     }
 
 
 ADDITIVE = frozenset({"requests_running", "requests_waiting", "tok_s"})
 """Figures summed over a host's instances (the others come from one exporter)."""
+
+SERVER_FIGURES = frozenset(
+    {"requests_running", "requests_waiting", "tok_s", "kv_cache_percent", "decode_tok_s"}
+)
+"""Figures of one inference server, kept per endpoint too (the Fleet screen's endpoint lines)."""
+
+ENDPOINT_ONLY = frozenset({"kv_cache_percent", "decode_tok_s", "server_kind"})
+"""Figures of an endpoint that are not the host's."""
+
+_KINDS = {"vllm:num_requests_running": "vllm", "llamacpp:requests_processing": "llama.cpp"}
+"""The server a metric name tells (the direct scrape's :func:`scrape.parse_server_metrics`)."""
+
+
+def scrape_error(text: str) -> str:
+    """Prometheus' ``lastError`` of a target in the words of the direct scrape's reasons: Go's
+    ``Get "URL": dial tcp ADDR: connect: connection refused`` → ``connection refused``."""
+    cause = re.sub(r'^Get "[^"]*":\s*', "", text.strip())
+    low = cause.lower()
+    if "connection refused" in low:
+        return "connection refused"
+    if "context deadline exceeded" in low or "client.timeout" in low:
+        return "no answer within Prometheus' scrape timeout"
+    if "no such host" in low:
+        return "no such host"
+    return one_line(cause, 100) or "down"
 
 
 @dataclass(slots=True)
@@ -83,6 +124,10 @@ class FleetReading:
     """host name → figure → value."""
     health: dict[str, dict[str, tuple[bool, str]]] = field(default_factory=dict)
     """host name → endpoint id → (up, reason) as Prometheus' last scrape of it went."""
+    endpoints: dict[tuple[str, str], dict[str, float]] = field(default_factory=dict)
+    """(host name, endpoint id) → that endpoint's own server figures (:data:`SERVER_FIGURES`)."""
+    kinds: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(host name, endpoint id) → ``vllm`` or ``llama.cpp``, told by its metric names."""
     unmatched: list[str] = field(default_factory=list)
     """Instances that belong to no configured host."""
 
@@ -156,7 +201,7 @@ class PrometheusSource:
                 raise targets
             raise scrape.ScrapeError(f"{self.url}: {scrape.describe(targets, within)}")
         reading = FleetReading()
-        instance_host: dict[str, str] = {}
+        instance_host: dict[str, tuple[str, str]] = {}
         for target in (targets or {}).get("activeTargets", []) if isinstance(targets, dict) else []:
             if not isinstance(target, dict):
                 continue
@@ -168,10 +213,10 @@ class PrometheusSource:
                 reading.unmatched.append(one_line(instance or url, 80))
                 continue
             host, ep_id = found
-            instance_host[instance] = host
+            instance_host[instance] = found
             if ep_id:
                 up = target.get("health") == "up"
-                error = one_line(str(target.get("lastError") or target.get("health")), 100)
+                error = scrape_error(str(target.get("lastError") or target.get("health")))
                 reason = "" if up else f"{ep_id} {one_line(url, 100)} (Prometheus): {error}"
                 reading.health.setdefault(host, {})[ep_id] = (up, reason)
         for name, result in zip(names, results[1:], strict=True):
@@ -179,17 +224,24 @@ class PrometheusSource:
                 continue  # one failed query leaves that figure unknown, the others stand
             for series in result.get("result", []):
                 try:
-                    instance = str(series["metric"].get("instance", ""))
+                    labels = series["metric"]
+                    instance = str(labels.get("instance", ""))
                     value = float(series["value"][1])
                 except (KeyError, IndexError, TypeError, ValueError, AttributeError):
                     continue
-                owner = instance_host.get(instance)
-                if owner is None:
-                    found = self.host_of("", instance)
-                    owner = found[0] if found else None
-                if owner is None or not math.isfinite(value):
+                found = instance_host.get(instance) or self.host_of("", instance)
+                if found is None or not math.isfinite(value):
                     continue
-                host = owner
+                host, ep_id = found
+                if name == "server_kind":
+                    kind = _KINDS.get(str(labels.get("__name__", "")))
+                    if kind and ep_id:
+                        reading.kinds[(host, ep_id)] = kind
+                    continue
+                if ep_id and name in SERVER_FIGURES:
+                    reading.endpoints.setdefault((host, ep_id), {})[name] = value
+                if name in ENDPOINT_ONLY:
+                    continue
                 figures = reading.figures.setdefault(host, {})
                 if name in ADDITIVE and figures.get(name) is not None:
                     figures[name] = (figures[name] or 0.0) + value

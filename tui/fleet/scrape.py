@@ -434,6 +434,8 @@ class GpuReading:
     memory_used: float | None = None
     """Bytes, summed over the GPUs."""
     memory_total: float | None = None
+    memory_free: float | None = None
+    """Bytes a new process could take (dcgm's ``FB_FREE``: the total less used and reserved)."""
 
 
 _MIB = 1024 * 1024
@@ -444,20 +446,24 @@ def parse_gpu(m: Metrics) -> GpuReading:
     utils = [v for _, v in m.samples("DCGM_FI_DEV_GPU_UTIL")] or [
         v for _, v in m.samples("nvitop_gpu_utilization_percent")
     ]
-    used = total = None
+    used = total = free_bytes = None
     if "DCGM_FI_DEV_FB_USED" in m:
         used = (m.total("DCGM_FI_DEV_FB_USED") or 0.0) * _MIB
         free = m.total("DCGM_FI_DEV_FB_FREE")
         reserved = m.total("DCGM_FI_DEV_FB_RESERVED") or 0.0
         if free is not None:
             total = used + (free + reserved) * _MIB
+            free_bytes = free * _MIB
     elif "nvitop_gpu_memory_used_bytes" in m:
         used = m.total("nvitop_gpu_memory_used_bytes")
         total = m.total("nvitop_gpu_memory_total_bytes")
+        if used is not None and total is not None:
+            free_bytes = max(0.0, total - used)
     return GpuReading(
         util_percent=sum(utils) / len(utils) if utils else None,
         memory_used=used,
         memory_total=total,
+        memory_free=free_bytes,
     )
 
 

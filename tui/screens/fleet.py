@@ -212,13 +212,14 @@ def short_size(n: int) -> str:
     return f"{n}B"  # unreachable
 
 
-_URL = re.compile(r"\s*https?://\S+?:(?=\s|$)")
+_URL = re.compile(r"\s*https?://\S+?( \(Prometheus\))?:(?=\s|$)")
 
 
 def short_reason(view: HostView) -> str:
     """Why a host is down, for its row: each endpoint's cause without its URL
-    (``ollama: connection refused``); the details pane has the whole of it."""
-    reasons = [_URL.sub(":", p, count=1) for p in view.problems] or [view.reason]
+    (``ollama: connection refused``, ``node_exporter (Prometheus): connection refused``); the
+    details pane has the whole of it."""
+    reasons = [_URL.sub(r"\1:", p, count=1) for p in view.problems] or [view.reason]
     return "; ".join(sanitize(r) for r in reasons if r) or "unreachable"
 
 
