@@ -22,11 +22,6 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.geometry import Size
-from textual.message import Message
-from textual.reactive import reactive
-from textual.scroll_view import ScrollView
-from textual.strip import Strip
 from textual.widgets import Header, Input, Static
 
 from tui.controller import FleetChanged, HostChanged
@@ -38,6 +33,7 @@ from tui.screens.base import DeckScreen
 from tui.types import BackendError
 from tui.widgets.gauge_strip import GaugeStrip
 from tui.widgets.key_bar import KeyBar
+from tui.widgets.row_table import RowTable
 
 DASH = "–"
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -160,14 +156,6 @@ class FleetRow:
             "tok_s": v.tok_s.now,
         }.get(column)
         return (1, 0.0) if figure is None else (0, figure)
-
-
-def filter_rows(rows: Sequence[FleetRow], query: str) -> list[FleetRow]:
-    """Rows whose text holds every word of ``query`` (case-insensitive)."""
-    words = query.lower().split()
-    if not words:
-        return list(rows)
-    return [r for r in rows if all(w in r.haystack for w in words)]
 
 
 def sort_rows(rows: Sequence[FleetRow], column: str, reverse: bool = False) -> list[FleetRow]:
@@ -375,7 +363,7 @@ def details(view: HostView | None, current: str, now: datetime) -> Text:
     return text
 
 
-class FleetTable(ScrollView, can_focus=True):
+class FleetTable(RowTable[FleetRow]):
     """The hosts, one row each, with a fixed header and a row cursor (drawn line by line, so an
     update of a large fleet redraws only the rows on screen)."""
 
@@ -390,67 +378,32 @@ class FleetTable(ScrollView, can_focus=True):
     """
     COMPONENT_CLASSES: ClassVar[set[str]] = {"fleet-table--header", "fleet-table--cursor"}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "move(-1)", "Up", show=False),
-        Binding("down", "move(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "move(-1000000)", "First", show=False),
-        Binding("end", "move(1000000)", "Last", show=False),
         Binding("enter", "select", "Use host", show=False),
     ]
+    HEADER_COMPONENT = "fleet-table--header"
+    CURSOR_COMPONENT = "fleet-table--cursor"
+    TITLES = dict(COLUMNS)
+    RIGHT_TITLES = RIGHT
 
-    cursor_row: reactive[int] = reactive(0, always_update=True, repaint=False)
-
-    class RowHighlighted(Message):
+    class RowHighlighted(RowTable.RowHighlighted):
         """The cursor moved to another row (or the row under it changed)."""
 
-    class RowSelected(Message):
+    class RowSelected(RowTable.RowSelected):
         """Enter (or a double click) chose the host under the cursor."""
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.rows_all: list[FleetRow] = []
-        self.shown: list[FleetRow] = []
-        self.query_text = ""
-        self.sort_column = "host"
-        self.sort_reverse = False
+        super().__init__(columns=ALL_COLUMNS, sort_column="host", id=id)
         self.current_host = ""
-        self.visible_columns: tuple[str, ...] = ALL_COLUMNS
-        self.widths: dict[str, int] = {}
         self.spark_width = 6
         self.clock: Callable[[], datetime] = lambda: wall_clock()
         """The wall clock expiries count from."""
-        self._cells: dict[str, dict[str, Text]] = {}
         self.fit_columns(100)
-
-    @property
-    def current(self) -> FleetRow | None:
-        if not self.shown or not 0 <= self.cursor_row < len(self.shown):
-            return None
-        return self.shown[self.cursor_row]
-
-    def set_rows(self, rows: Sequence[FleetRow]) -> None:
-        """Replace every row, keeping the filter, the order and the highlighted host."""
-        self.rows_all = list(rows)
-        self._cells = {}
-        self._redraw()
 
     def set_current(self, name: str) -> None:
         if name != self.current_host:
             self.current_host = name
             self._cells = {}
             self.refresh()
-
-    def set_filter(self, query: str) -> None:
-        if query != self.query_text:
-            self.query_text = query
-            self._redraw()
-
-    def sort_by(self, column: str, reverse: bool | None = None) -> None:
-        if reverse is None:
-            reverse = not self.sort_reverse if column == self.sort_column else False
-        self.sort_column, self.sort_reverse = column, reverse
-        self._redraw()
 
     def fit_columns(self, width: int) -> None:
         """Choose the columns for a terminal ``width``; the Loaded column takes what is left."""
@@ -476,114 +429,11 @@ class FleetTable(ScrollView, can_focus=True):
         self._cells = {}
         self.refresh()
 
-    def move_cursor(self, *, row: int) -> None:
-        last = len(self.shown) - 1
-        self.cursor_row = max(0, min(row, last)) if last >= 0 else 0
+    def _make_cells(self, row: FleetRow) -> dict[str, Text]:
+        return cells(row, self.current_host, self.spark_width, self.clock())
 
-    def _redraw(self) -> None:
-        keep = self.current.key if self.current else None
-        self.shown = sort_rows(
-            filter_rows(self.rows_all, self.query_text), self.sort_column, self.sort_reverse
-        )
-        self.virtual_size = Size(self.size.width, len(self.shown) + 1)
-        row = self.cursor_row
-        if keep is not None:
-            row = next((i for i, r in enumerate(self.shown) if r.key == keep), self.cursor_row)
-        self.move_cursor(row=row)
-        self.refresh()
-
-    def watch_cursor_row(self, row: int) -> None:
-        self._scroll_to_cursor()
-        self.refresh()
-        self.post_message(self.RowHighlighted())
-
-    def _scroll_to_cursor(self) -> None:
-        body = max(1, self.scrollable_content_region.height - 1)
-        top = round(self.scroll_y)
-        if self.cursor_row < top:
-            self.scroll_to(y=self.cursor_row, animate=False)
-        elif self.cursor_row >= top + body:
-            self.scroll_to(y=self.cursor_row - body + 1, animate=False)
-
-    def on_resize(self) -> None:
-        self.virtual_size = Size(self.size.width, len(self.shown) + 1)
-        self._scroll_to_cursor()
-
-    def action_move(self, delta: int) -> None:
-        self.move_cursor(row=self.cursor_row + delta)
-
-    def action_page(self, direction: int) -> None:
-        page = max(1, self.scrollable_content_region.height - 2)
-        self.move_cursor(row=self.cursor_row + direction * page)
-
-    def action_select(self) -> None:
-        if self.current is not None:
-            self.post_message(self.RowSelected())
-
-    def on_click(self, event: events.Click) -> None:
-        if event.y == 0:
-            left = 0
-            for key in self.visible_columns:
-                right = left + self.widths[key] + 1
-                if left <= event.x < right:
-                    self.sort_by(key)
-                    return
-                left = right
-            return
-        row = round(self.scroll_y) + event.y - 1
-        if 0 <= row < len(self.shown):
-            if row == self.cursor_row and event.chain == 2:
-                self.action_select()
-            self.move_cursor(row=row)
-
-    def _line(self, texts: Sequence[Text]) -> Text:
-        line = Text(no_wrap=True, overflow="crop")
-        for key, cell in zip(self.visible_columns, texts, strict=True):
-            width = self.widths[key]
-            piece = cell.copy()
-            piece.truncate(width, overflow="ellipsis")
-            pad = width - piece.cell_len
-            if cell.justify == "right":
-                line.append(" " * pad)
-                line.append_text(piece)
-            else:
-                line.append_text(piece)
-                line.append(" " * pad)
-            line.append(" ")
-        return line
-
-    def _header(self) -> Text:
-        titles = dict(COLUMNS)
-        texts = []
-        for key in self.visible_columns:
-            title = titles[key]
-            if key == self.sort_column:
-                title += "▼" if self.sort_reverse else "▲"
-            texts.append(Text(title, justify="right" if key in RIGHT else "left"))
-        return self._line(texts)
-
-    def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
-        base = self.rich_style
-        if y == 0:
-            text = self._header()
-            style = base + self.get_component_rich_style("fleet-table--header")
-        else:
-            index = round(self.scroll_y) + y - 1
-            if not 0 <= index < len(self.shown):
-                return Strip.blank(width, base)
-            row = self.shown[index]
-            row_cells = self._cells.get(row.key)
-            if row_cells is None:
-                row_cells = self._cells[row.key] = cells(
-                    row, self.current_host, self.spark_width, self.clock()
-                )
-            text = self._line([row_cells[k] for k in self.visible_columns])
-            style = base
-            if index == self.cursor_row:
-                style = base + self.get_component_rich_style("fleet-table--cursor")
-        segments = list(text.render(self.app.console))
-        return Strip(segments).adjust_cell_length(width).apply_style(style)
+    def _sorted(self, rows: list[FleetRow]) -> list[FleetRow]:
+        return sort_rows(rows, self.sort_column, self.sort_reverse)
 
 
 class FleetScreen(DeckScreen):
