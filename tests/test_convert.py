@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import REACHABLE
@@ -231,6 +231,9 @@ ALTERNATING = [("system", "s"), ("user", "u"), ("assistant", "a"), ("tool", "t")
         KEY_TEXT.map(lambda s: s + "{Content}") | KEY_TEXT,
     )
 )
+# Found by hypothesis: the renderer split at a NUL it had put for {Content}, so an assistant
+# header that was a NUL looked like none.
+@example({"prompt": "0{Content}", "system": "{Content}", "assistant": "\x00{Content}"})
 def test_any_prompt_template_renders_alike_through_the_go_template(pt: dict[str, str]) -> None:
     template = prompt_template_to_go(pt)
     for turns in [ALTERNATING, *CHECKS.values()]:

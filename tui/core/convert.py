@@ -37,6 +37,7 @@ from tui.core.modelfile import (
     parse,
     render_modelfile,
 )
+from tui.core.prompt_template import assistant_opens_itself
 from tui.core.prompt_template import render_prompt as render_pt
 
 MODELFILE = "modelfile"
@@ -132,10 +133,6 @@ def _cut(text: str, sentinels: Sequence[str]) -> list[str] | None:
         rest = got[1]
     pieces.append(rest)
     return pieces
-
-
-def _opens_itself(assistant: str) -> bool:
-    return bool(assistant.split(PLACEHOLDER, 1)[0].strip())
 
 
 def _candidates(go: Callable[[list[Turn]], str | None]) -> list[dict[str, str]]:
@@ -265,7 +262,7 @@ def prompt_template_to_go(pt: Mapping[str, str | None]) -> str:
 
     Literal text is written as Go string literals, so that whitespace control never eats it.
     """
-    opens = _opens_itself(pt.get("assistant") or PLACEHOLDER)
+    opens = assistant_opens_itself(pt)
     final = 'eq $next ""' if opens else 'or (eq $next "") (eq $next "assistant")'
     return (
         "{{- /* written by slmdeck from a PromptTemplate */ -}}\n"

@@ -33,19 +33,27 @@ def fill(template: Any, content: str) -> str:
     return text.replace(PLACEHOLDER, content)
 
 
+def assistant_opens_itself(prompt_template: Mapping[str, Any] | None) -> bool:
+    """Whether ``assistant`` has text of its own before ``{Content}`` (a reply's header); the
+    template's text is split at the placeholder itself, so any character may stand in it."""
+    assistant = (prompt_template or {}).get("assistant")
+    text = assistant if isinstance(assistant, str) else PLACEHOLDER
+    return bool(text.split(PLACEHOLDER, 1)[0].strip())
+
+
 def render_prompt(
     prompt_template: Mapping[str, Any] | None, messages: Sequence[tuple[str, str]]
 ) -> str:
     """Return the exact prompt string the model sees for ``messages`` (role, content) pairs."""
     template = prompt_template or {}
-    assistant_opens_itself = bool(fill(template.get("assistant"), "\0").split("\0", 1)[0].strip())
+    opens_itself = assistant_opens_itself(template)
     roles = [role if role in ("system", "assistant") else "user" for role, _ in messages]
     parts: list[str] = []
     for i, (role, (_, content)) in enumerate(zip(roles, messages, strict=True)):
         key = role
         if role == "user":
             nxt = roles[i + 1] if i + 1 < len(roles) else None
-            if nxt is None or (nxt == "assistant" and not assistant_opens_itself):
+            if nxt is None or (nxt == "assistant" and not opens_itself):
                 key = "prompt"
         parts.append(fill(template.get(key), content))
     return "".join(parts)
