@@ -207,17 +207,9 @@ MODELFILES = {
     "invalid-utf8": (b"FROM llama3.2\nSYSTEM caf\xe9 \xff\n", "not UTF-8"),
     "nul-bytes": (b"FROM llama3.2\nSYSTEM a\x00b\x00\n", "is a binary file"),
 }
-SLOW_LINE = pytest.mark.xfail(
-    strict=True,
-    reason="issue 15 item 9, open: a key typed on a 1 MB line takes 0.5-0.7 s to show (the "
-    "editor, owned by another change)",
-)
 
 
-@pytest.mark.parametrize(
-    "scenario",
-    [pytest.param(k, marks=SLOW_LINE) if k == "1mb-line" else k for k in MODELFILES],
-)
+@pytest.mark.parametrize("scenario", list(MODELFILES))
 async def test_modelfile(tmp_path: Path, scenario: str) -> None:
     """A pathological Modelfile opens (or, for a binary one, is refused with a message naming
     it); a typed key shows within 250 ms; the file's bytes are untouched; bytes that are not

@@ -73,20 +73,50 @@ def _kept(c: str) -> bool:
     return c in _WS or _is_print(c)
 
 
-def _is_alpha(c: str) -> bool:
-    return ("a" <= c <= "z") or ("A" <= c <= "Z")
-
-
-def _is_param_char(c: str) -> bool:
-    return _is_alpha(c) or ("0" <= c <= "9") or c == "_"
+# Runs of characters are found by regular expressions and str methods, not by a loop per
+# character: a Modelfile may hold a value of megabytes (a 1 MB SYSTEM line), and the editor parses
+# the text after each pause in typing. ``str.isprintable`` is Go's ``IsPrint`` as :func:`_is_print`
+# has it (not a control, format, surrogate, private-use, unassigned or separator character, the
+# ASCII space excepted), for every code point: tests/test_editor_long_lines.py checks it.
+_MAY_DROP = r"[^\t\r\n\x20-\x7e]"
+"""A character Ollama may drop from a value (blanks and printable ASCII it never drops)."""
+_BLANK_OR_MAY_DROP = r"[^\r\n\x21-\x7e]"
+_MAY_DROP_RUN = re.compile(_MAY_DROP + "+")
+_BLANKS = re.compile(r"[ \t\r\n]+")
+_LETTERS = re.compile(r"[A-Za-z]*")
+_PARAM_CHARS = re.compile(r"[A-Za-z0-9_]*")
+_CLOSING = {
+    TRIPLE: re.compile(rf'"{_MAY_DROP}*"{_MAY_DROP}*"{_BLANK_OR_MAY_DROP}*(?=[\r\n])'),
+    QUOTE: re.compile(rf'"{_BLANK_OR_MAY_DROP}*(?=[\r\n])'),
+}
+"""A closing quote ending a line: nothing after it but blanks, nothing inside it but characters
+that may be dropped (:func:`_closing_break` checks which are)."""
 
 
 def _line_end(text: str, i: int) -> int:
     """Offset of the next CR or LF at or after ``i`` (or the end of the text)."""
-    n = len(text)
-    while i < n and text[i] not in "\r\n":
-        i += 1
-    return i
+    end = text.find("\n", i)
+    if end < 0:
+        end = max(i, len(text))
+    cr = text.find("\r", i, end)  # only up to the LF: the scan stays O(text) over all lines
+    return end if cr < 0 else cr
+
+
+def _kept_text(segment: str) -> str:
+    """``segment`` without the characters Ollama drops from a value (see :func:`_kept`)."""
+    if segment.isprintable() or _all_kept(segment):
+        return segment
+    return _MAY_DROP_RUN.sub(_kept_run, segment)
+
+
+def _kept_run(found: re.Match[str]) -> str:
+    run = found.group()
+    return run if run.isprintable() else "".join(filter(_kept, run))
+
+
+def _all_kept(chunk: str) -> bool:
+    """Whether Ollama keeps every character of ``chunk`` (line breaks included)."""
+    return all(run.isprintable() for run in _MAY_DROP_RUN.findall(chunk))
 
 
 def _unquote(s: str) -> tuple[str, bool]:
@@ -189,39 +219,36 @@ def _value_quote(stripped: str) -> str:
 
 
 def _scan_value(text: str, i: int) -> tuple[int, str | None, str]:
-    """Scan a value from offset ``i``; return (end offset, decoded value or None, quote)."""
-    n = len(text)
-    buf: list[str] = []
-    lead = -1  # index in buf of the first non-blank kept character
-    while i < n:
-        c = text[i]
-        if c in "\r\n":
-            if _closed(buf, lead):
-                break
-            buf.append(c)
-        elif _kept(c):
-            if lead < 0 and c not in _WS:
-                lead = len(buf)
-            buf.append(c)
-        i += 1
-    stripped = "".join(buf).strip(_WS)
+    """Scan a value from offset ``i``; return (end offset, decoded value or None, quote).
+
+    Ollama tests at each line break whether the value read so far, trimmed, unquotes. Only a
+    value whose first line opens a quote and does not close it goes on; each later line then
+    passes the test only if it ends (but for blanks) with that quote, so the value ends at the
+    first such line (:func:`_closing_break`).
+    """
+    end = _line_end(text, i)
+    kept = _kept_text(text[i:end])
+    stripped = kept.strip(_WS)
+    if end < len(text) and not _unquote(stripped)[1]:
+        close = _closing_break(text, end, _value_quote(stripped))
+        kept += _kept_text(text[end:close])
+        end = close
+        stripped = kept.strip(_WS)
     value, ok = _unquote(stripped)
-    return i, (value if ok else None), _value_quote(stripped)
+    return end, (value if ok else None), _value_quote(stripped)
 
 
-def _closed(buf: list[str], lead: int) -> bool:
-    """Whether the trimmed buffer unquotes (Ollama's test at each line break)."""
-    if lead < 0:
-        return True
-    end = len(buf)
-    while end > lead and buf[end - 1] in _WS:
-        end -= 1
-    length = end - lead
-    if length >= 3 and buf[lead] == buf[lead + 1] == buf[lead + 2] == '"':
-        return length >= 6 and buf[end - 1] == buf[end - 2] == buf[end - 3] == '"'
-    if buf[lead] == '"':
-        return length >= 2 and buf[end - 1] == '"'
-    return True
+def _closing_break(text: str, start: int, quote: str) -> int:
+    """Offset of the first line break after ``start`` that ``quote`` ends the line before (but
+    for blanks and dropped characters), or the end of the text."""
+    pattern = _CLOSING[quote]
+    pos = start
+    while (found := pattern.search(text, pos)) is not None:
+        # The pattern lets through every character that may be dropped: see which were.
+        if _kept_text(found.group()).rstrip(_WS).endswith(quote):
+            return found.end()
+        pos = found.end()
+    return len(text)
 
 
 def _scan_instruction(
@@ -230,12 +257,11 @@ def _scan_instruction(
     n = len(text)
     i = start
     # The first character is taken whatever it is (Ollama's stateNil -> stateName), then letters.
-    word_chars = [text[i]] if _is_print(text[i]) else []
-    i += 1
-    while i < n and _is_alpha(text[i]):
-        word_chars.append(text[i])
-        i += 1
-    word = "".join(word_chars)
+    head = text[i] if _is_print(text[i]) else ""
+    letters = _LETTERS.match(text, i + 1)
+    assert letters is not None  # it matches the empty string
+    word = head + letters.group()
+    i = letters.end()
     lower = word.lower()
     known = lower in KEYWORDS
     if i >= n or text[i] not in " \t":
@@ -268,9 +294,9 @@ def _scan_instruction(
     name_start: int | None = None
     if lower in ("parameter", "message"):
         name_start = i
-        accept = _is_param_char if lower == "parameter" else _is_alpha
-        while i < n and accept(text[i]):
-            i += 1
+        chars = (_PARAM_CHARS if lower == "parameter" else _LETTERS).match(text, i)
+        assert chars is not None  # it matches the empty string
+        i = chars.end()
         if i >= n or text[i] not in " \t":
             end = _line_end(text, i)
             got = text[name_start:i]
@@ -298,9 +324,9 @@ def _scan_instruction(
     end, value, quote = _scan_value(text, i)
     if value is None:
         q = quote or '"'
-        first = value_start
-        while first < end and text[first] != '"':
-            first += 1
+        first = text.find('"', value_start, end)
+        if first < 0:
+            first = max(value_start, end)
         diags.append(
             index.diagnostic(
                 first,
@@ -339,7 +365,9 @@ def scan(text: str) -> Scan:
             pos = _line_end(text, pos)
             continue
         if c in _WS:
-            pos += 1
+            blanks = _BLANKS.match(text, pos)
+            assert blanks is not None  # text[pos] is a blank
+            pos = blanks.end()
             continue
         if pos > gap:
             nodes.append(Trivia(text[gap:pos], gap))

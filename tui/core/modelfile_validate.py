@@ -34,7 +34,7 @@ def validate(mf: Modelfile) -> list[Diagnostic]:
     (ignored by Ollama), a single-valued instruction given twice (the last wins). TEMPLATE and
     FROM as Ollama's server checks them (:mod:`tui.core.modelfile_checks`).
     """
-    index = LineIndex(mf.text)
+    index = LineIndex(mf.text)  # built only if there is a problem to place
     diags = _one_missing_from(mf.text, list(mf.diagnostics))
     seen: dict[str, Instruction] = {}
     for inst in mf.effective():

@@ -287,7 +287,9 @@ class EditorScreen(DeckScreen):
             self._analysis_timer = None
         self._analyze(self.doc.kind, self.editor.text)
 
-    @work(group="editor-analysis", exclusive=True, exit_on_error=False)
+    # A description of its own: by default @work describes a worker by the repr of its
+    # arguments, and the text may be a megabyte (a copy made and kept per run).
+    @work(group="editor-analysis", exclusive=True, exit_on_error=False, description="analysis")
     async def _analyze(self, kind: str, text: str) -> None:
         # Parsing is pure Python and O(text): in a thread, so keys keep flowing. A newer run
         # replaces this one (exclusive); a result for text that has changed since is dropped.
@@ -797,7 +799,7 @@ class EditorScreen(DeckScreen):
         if self.keeper.autosave_due(text):
             self._autosave_now(self.doc, text)
 
-    @work(group="editor-draft", exclusive=True, exit_on_error=False)
+    @work(group="editor-draft", exclusive=True, exit_on_error=False, description="autosave")
     async def _autosave_now(self, doc: EditorDoc, text: str) -> None:
         problem = await self.keeper.autosave(doc, text)
         if problem:
