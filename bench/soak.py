@@ -1,6 +1,6 @@
 """Soak: scripted use of the whole app against the Ollama replay with random faults, for minutes.
 
-    python bench/soak.py [--minutes 30] [--seed 1] [--size 100x30] [--fault-rate 0.3]
+    python bench/soak.py [--minutes 30] [--seed 1] [--size 100x30] [--fault-rate 0.3] [--trace N]
 
 One app, headless (Textual's test driver, the same code the terminal runs), against the Ollama
 replay server (tests/ollama_replay.py, in a thread of this process) and the tiny ONNX model. In a
@@ -18,7 +18,10 @@ loop until the time is up, a random step:
 Each minute it prints the app's RSS (psutil, this process: the replay's own state is cleared every
 step so it does not grow), the steps done, the error toasts shown, the slowest screen switch, and
 crashes (an exception out of the app ends the run and is counted). At the end: RSS growth from
-minute 5 to the end (target < 10 %), and 0 crashes.
+minute 5 to the end (target < 10 %), and 0 crashes. ``--trace N`` (a diagnosis, slower) also
+follows allocations with tracemalloc from minute 5 and prints, each minute after, the N source
+lines whose live memory grew most since then; ``--objects N`` only the N kinds of live objects
+that grew most in number, which costs little.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import random
 import sys
 import tempfile
 import time
+import tracemalloc
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -211,6 +215,7 @@ async def soak(args: argparse.Namespace) -> Tally:
         app = make_app(cfg, monitor=Monitor.replay(samples, preload=True))
         start = time.monotonic()
         deadline = start + args.minutes * 60
+        baseline: tracemalloc.Snapshot | None = None
         next_minute = 1
         try:
             async with app.run_test(size=(width, height)) as pilot:
@@ -235,6 +240,10 @@ async def soak(args: argparse.Namespace) -> Tally:
                         gc.collect()
                         tally.rss.append((next_minute, rss_mib()))
                         report_minute(tally)
+                        if args.trace:
+                            baseline = trace(next_minute, args.trace, baseline)
+                        elif args.objects:
+                            objects(next_minute, args.objects)
                         next_minute += 1
         except Exception as exc:  # a crash: the app raised out of its loop
             import traceback
@@ -243,6 +252,61 @@ async def soak(args: argparse.Namespace) -> Tally:
             print(f"CRASH: {type(exc).__name__}: {exc}", flush=True)
             traceback.print_exc()
     return tally
+
+
+def trace(
+    minute: int, top: int, baseline: tracemalloc.Snapshot | None
+) -> tracemalloc.Snapshot | None:
+    """From minute 5, the lines whose live memory grew most since minute 5, each with the app's
+    own frame that allocated it, and the kinds of live objects that grew most in number (see
+    --trace). tracemalloc's own bookkeeping inflates RSS while it runs: read RSS without it."""
+    global _counts_at_5
+    if minute < 5:
+        return None
+    counts = _live_counts()
+    if baseline is None:
+        _counts_at_5 = counts
+        tracemalloc.start(12)
+        return tracemalloc.take_snapshot()
+    for stat in tracemalloc.take_snapshot().compare_to(baseline, "traceback")[:top]:
+        ours = [f for f in stat.traceback if "/tui/" in f.filename]
+        where = ours[0] if ours else stat.traceback[0]
+        print(f"    {stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d} blocks  {where}")
+    grown = sorted(counts, key=lambda k: counts[k] - _counts_at_5.get(k, 0), reverse=True)
+    print(
+        "    objects: "
+        + ", ".join(f"{k} +{counts[k] - _counts_at_5.get(k, 0)}" for k in grown[:top])
+    )
+    return baseline
+
+
+_counts_at_5: dict[str, int] = {}
+
+
+def objects(minute: int, top: int) -> None:
+    """From minute 5, the kinds of live objects that grew most in number since then (see
+    --objects): cheap enough to leave RSS and the pace of the steps as they are."""
+    global _counts_at_5
+    if minute < 5:
+        return
+    counts = _live_counts()
+    if minute == 5:
+        _counts_at_5 = counts
+        return
+    grown = sorted(counts, key=lambda k: counts[k] - _counts_at_5.get(k, 0), reverse=True)
+    print(
+        "    objects: "
+        + ", ".join(f"{k} +{counts[k] - _counts_at_5.get(k, 0)}" for k in grown[:top])
+    )
+
+
+def _live_counts() -> dict[str, int]:
+    """Live objects the collector tracks, by type name."""
+    counts: dict[str, int] = {}
+    for obj in gc.get_objects():
+        name = type(obj).__qualname__
+        counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def report_minute(tally: Tally) -> None:
@@ -262,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--size", default="100x30")
     ap.add_argument("--fault-rate", type=float, default=0.3)
+    ap.add_argument("--trace", type=int, default=0, metavar="N")
+    ap.add_argument("--objects", type=int, default=0, metavar="N")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="slmdeck-soak-") as home:
         # Its own config, data and home: nothing of the user's is read or written.
