@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
 from tests.conftest import REACHABLE, closed_port
 from tests.ollama_replay import start_replay_server
 from tests.waiting import until_loop
+from tui.backends.base import Progress
 from tui.backends.ollama import OllamaBackend
 from tui.controller import (
     BackendChanged,
@@ -251,3 +253,36 @@ async def test_stores_are_opened_once_and_closed_with_the_controller(tmp_path) -
     reopened = ChatHistory.open(tmp_path)
     assert [s.id for s in await reopened.sessions()] == [session.id]
     reopened.close()
+
+
+async def test_finished_operations_are_forgotten_but_the_recent_and_running_kept() -> None:
+    """A long session runs operations without end: the controller keeps the running ones and
+    the last FINISHED_KEPT finished ones (each done task holds what it last raised)."""
+    from tui.controller import FINISHED_KEPT
+
+    controller = Controller([], retry_interval=0)
+    release = asyncio.Event()
+
+    async def waits() -> AsyncIterator[Progress]:
+        await release.wait()
+        yield Progress("done")
+
+    async def quick() -> AsyncIterator[Progress]:
+        yield Progress("done")
+
+    running = controller.run_operation("pull", "pull slow", "ollama", waits, refresh_after=False)
+    ops = [
+        controller.run_operation("pull", f"pull m{i}", "ollama", quick, refresh_after=False)
+        for i in range(FINISHED_KEPT + 15)
+    ]
+    for op in ops:
+        assert op.task is not None
+        await op.task
+    kept = set(controller.operations)
+    assert running.id in kept and running.state is OperationState.RUNNING
+    assert kept - {running.id} == {op.id for op in ops[-FINISHED_KEPT:]}
+    release.set()
+    assert running.task is not None
+    await running.task
+    assert len(controller.operations) == FINISHED_KEPT
+    await controller.aclose()

@@ -91,6 +91,10 @@ class OperationState(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+FINISHED_KEPT = 20
+"""Finished operations the controller remembers (the progress panel shows the recent ones)."""
+
+
 @dataclass(slots=True)
 class Operation:
     """A long-running, cancellable task (pull, create, import) and its latest progress."""
@@ -1150,6 +1154,7 @@ class Controller:
                 op.error = f"unexpected error: {type(exc).__name__}: {exc}"
             op.finished_at = time.monotonic()
             updates.finish(None)
+            self._forget_finished()
             self.record(backend_id, kind, title.partition(" ")[2], op.state.value, op.error)
             if refresh_after and op.state is not OperationState.CANCELLED:
                 await self.refresh(backend_id)
@@ -1157,6 +1162,13 @@ class Controller:
         op.task = self._spawn(runner(), f"op:{op.id}:{kind}")
         updates.push(None)  # the start, at once
         return op
+
+    def _forget_finished(self) -> None:
+        """Keep the running operations and the last :data:`FINISHED_KEPT` finished ones: a long
+        session pulls and creates without end, and each done task holds what it last raised."""
+        finished = [i for i, o in self.operations.items() if o.state is not OperationState.RUNNING]
+        for op_id in finished[: max(0, len(finished) - FINISHED_KEPT)]:
+            del self.operations[op_id]
 
     def cancel_operation(self, op_id: int) -> bool:
         op = self.operations.get(op_id)
