@@ -497,14 +497,7 @@ class FleetCollector:
         headers = self._auth(ep.server)
         root = ep.server.root if ep.server else ep.url
         if ep.models is None or ep.polls % 10 == 0 or ep.up is False:
-            url = ep.url + "/models"
-            ep.loaded = _call(
-                scrape.parse_openai_models,
-                scrape.json_of(await self._get(h, url, headers=headers), url),
-                url,
-                ep.id,
-            )
-            ep.models = len(ep.loaded)
+            await self._read_models(h, ep, headers)
         if ep.n_ctx is None and self._prometheus_read is not None:
             await self._prometheus_read.wait()  # the kind is in Prometheus' reading
             reading = ep.reading
@@ -516,18 +509,22 @@ class FleetCollector:
         if ep.n_ctx:
             ep.loaded = tuple(_with_ctx(m, ep.n_ctx) for m in ep.loaded)
 
+    async def _read_models(self, h: str, ep: _Endpoint, headers: dict[str, str]) -> None:
+        """The server's ``/v1/models``: what it holds loaded, and how many."""
+        url = ep.url + "/models"
+        ep.loaded = _call(
+            scrape.parse_openai_models,
+            scrape.json_of(await self._get(h, url, headers=headers), url),
+            url,
+            ep.id,
+        )
+        ep.models = len(ep.loaded)
+
     async def _read_openai(self, h: str, ep: _Endpoint, now: float) -> None:
         headers = self._auth(ep.server)
         root = ep.server.root if ep.server else ep.url
         if ep.models is None or ep.polls % 10 == 0:
-            url = ep.url + "/models"
-            ep.loaded = _call(
-                scrape.parse_openai_models,
-                scrape.json_of(await self._get(h, url, headers=headers), url),
-                url,
-                ep.id,
-            )
-            ep.models = len(ep.loaded)
+            await self._read_models(h, ep, headers)
         if ep.has_metrics is not False or ep.polls % 10 == 0:
             url = root + "/metrics"
             answer = await self._get(h, url, headers=headers, ok_statuses=_NO_METRICS | {200})
