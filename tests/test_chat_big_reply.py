@@ -26,7 +26,7 @@ from textual import events
 
 from tests.chatpilot import ready
 from tests.conftest import REACHABLE
-from tests.keytime import CLOCK, Mark
+from tests.keytime import CLOCK, LATE_SHARE, Mark, judge
 from tests.waiting import DEADLINE, until
 from tui.app import make_app
 from tui.backends.ollama import OllamaBackend
@@ -40,7 +40,6 @@ MODEL = "qwen2.5:0.5b"
 REPO = Path(__file__).resolve().parent.parent
 SIZE = int(float(os.environ.get("SLMDECK_TEST_BIG_MB", "10")) * 1_000_000)
 CHUNK = 1000
-KEY_LATENCY = 0.25
 
 _BLOCKS = [
     "## Throughput\n\nSmall models trade **quality** for *speed*; these numbers are replayed.\n\n",
@@ -204,9 +203,9 @@ async def test_a_huge_reply_streams_bounded_and_reopens_quickly(
         assert drawn and max(drawn) <= bound
         assert 0 < len(reply) - view.hidden_chars <= bound
         assert len(view.query(".msg-frozen")) <= bound // SEGMENT_CHARS + 1
-        # Keys were handled all along.
+        # Keys were handled all along (tests/keytime.py: at most one in ten late, none hung).
         assert len(probe.latencies) >= 2
-        assert max(probe.latencies) < KEY_LATENCY, probe.worst()
+        assert judge(probe.latencies) is None, f"{judge(probe.latencies)}; {probe.worst()}"
         # Memory: the reply held about once (a string, its batches to the store), not per token
         # or per rendered line.
         growth = max(peak) - before
@@ -224,5 +223,6 @@ async def test_a_huge_reply_streams_bounded_and_reopens_quickly(
         assert 0 < len(reply) - last.hidden_chars <= SHOWN_CHARS
         assert opened < 5.0, f"reopening took {opened:.1f} s"
         with KeyProbe(app, monkeypatch) as probe:
-            await until(pilot, lambda: len(probe.latencies) >= 5, "keys after reopening")
-        assert max(probe.latencies) < KEY_LATENCY, probe.worst()
+            keys = round(1 / LATE_SHARE)
+            await until(pilot, lambda: len(probe.latencies) >= keys, "keys after reopening")
+        assert judge(probe.latencies) is None, f"{judge(probe.latencies)}; {probe.worst()}"
