@@ -584,14 +584,17 @@ def _top_process(*argv: str) -> subprocess.Popen[str]:
     return proc
 
 
-def test_top_repeats_until_ctrl_c() -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_top_repeats_until_ctrl_c(stop: signal.Signals) -> None:
+    """Ctrl+C (or SIGTERM) ends the loop between readings, however busy the reading was: a flag,
+    not a KeyboardInterrupt that a ``__del__`` could swallow."""
     proc = _top_process("--json", "--interval", "0.2")
     try:
         assert proc.stdout is not None
         lines = [proc.stdout.readline() for _ in range(3)]
         ticks = [json.loads(line)["tick"] for line in lines]
         assert ticks == [1, 2, 3]
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:

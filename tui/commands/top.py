@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -188,6 +192,30 @@ def run_host(args: argparse.Namespace, interval: float | None) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _stop_on_interrupt() -> Iterator[threading.Event]:
+    """An event set by Ctrl+C (SIGINT) or SIGTERM, for as long as the block runs.
+
+    Python turns SIGINT into KeyboardInterrupt at whatever line runs next; one that lands in a
+    ``__del__`` or a garbage-collection callback is printed as "ignored" and lost, and the loop
+    goes on forever. A flag the loop checks between readings cannot be lost.
+    """
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signals reach the main thread only; KeyboardInterrupt is still caught
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``slmdeck top``; returns the exit status (0, or 2 for a bad ``--interval`` or host)."""
     configured, paths = _settings()
@@ -205,18 +233,19 @@ def run(args: argparse.Namespace) -> int:
     monitor = Monitor(interval=interval, disk_paths=one_per_filesystem(paths))
     clear = not args.json and sys.stdout.isatty()
     try:
-        monitor.sample()
-        if args.once:
-            # The second reading covers a real interval (processes get a CPU figure too).
-            time.sleep(_WARMUP)
-            _emit(monitor.sample(), args.json, clear=False)
+        with _stop_on_interrupt() as stop:
+            monitor.sample()
+            if args.once:
+                # The second reading covers a real interval (processes get a CPU figure too).
+                if not stop.wait(_WARMUP):
+                    _emit(monitor.sample(), args.json, clear=False)
+                return 0
+            # First screen after a short warm-up, not a whole (possibly long) interval.
+            deadline = time.monotonic() + min(interval, _WARMUP)
+            while not stop.wait(max(0.0, deadline - time.monotonic())):
+                _emit(monitor.sample(), args.json, clear)
+                deadline += interval
             return 0
-        # First screen after a short warm-up, not a whole (possibly long) interval.
-        deadline = time.monotonic() + min(interval, _WARMUP)
-        while True:
-            time.sleep(max(0.0, deadline - time.monotonic()))
-            _emit(monitor.sample(), args.json, clear)
-            deadline += interval
     except KeyboardInterrupt:
         return 0
     except BrokenPipeError:
