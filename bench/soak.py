@@ -243,7 +243,7 @@ async def soak(args: argparse.Namespace) -> Tally:
                         if args.trace:
                             baseline = trace(next_minute, args.trace, baseline)
                         elif args.objects:
-                            objects(next_minute, args.objects)
+                            objects(next_minute, args.objects, app)
                         next_minute += 1
         except Exception as exc:  # a crash: the app raised out of its loop
             import traceback
@@ -283,13 +283,27 @@ def trace(
 _counts_at_5: dict[str, int] = {}
 
 
-def objects(minute: int, top: int) -> None:
+def objects(minute: int, top: int, app: object) -> None:
     """From minute 5, the kinds of live objects that grew most in number since then (see
-    --objects): cheap enough to leave RSS and the pace of the steps as they are."""
+    --objects), and the widgets: how many the app's screens hold, how many are alive (one alive
+    and in no screen is held by something), by class: cheap enough to leave RSS and the pace
+    of the steps as they are."""
     global _counts_at_5
     if minute < 5:
         return
     counts = _live_counts()
+    from textual.widget import Widget
+
+    alive = [o for o in gc.get_objects() if isinstance(o, Widget)]
+    mounted = {id(w) for screen in _screens(app) for w in screen.walk_children(with_self=True)}
+    loose: dict[str, int] = {}
+    for w in alive:
+        if id(w) not in mounted:
+            loose[type(w).__qualname__] = loose.get(type(w).__qualname__, 0) + 1
+    print(
+        f"    widgets: {len(mounted)} in screens, {len(alive)} alive; alive in no screen: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(loose.items(), key=lambda kv: -kv[1])[:top])
+    )
     if minute == 5:
         _counts_at_5 = counts
         return
@@ -298,6 +312,18 @@ def objects(minute: int, top: int) -> None:
         "    objects: "
         + ", ".join(f"{k} +{counts[k] - _counts_at_5.get(k, 0)}" for k in grown[:top])
     )
+
+
+def _screens(app: object) -> list[object]:
+    """Every screen the app holds: the stacks of its modes and the installed ones."""
+    screens: dict[int, object] = {}
+    for stack in getattr(app, "_screen_stacks", {}).values():
+        for screen in stack:
+            screens[id(screen)] = screen
+    for screen in getattr(app, "_installed_screens", {}).values():
+        if not callable(screen) or hasattr(screen, "walk_children"):
+            screens[id(screen)] = screen
+    return list(screens.values())
 
 
 def _live_counts() -> dict[str, int]:

@@ -286,3 +286,26 @@ async def test_finished_operations_are_forgotten_but_the_recent_and_running_kept
     await running.task
     assert len(controller.operations) == FINISHED_KEPT
     await controller.aclose()
+
+
+async def test_operation_events_are_snapshots_without_the_task() -> None:
+    """Listeners keep the events they are sent (a panel, a screen catching up); a done task holds
+    what it last raised, its traceback and every frame in it, so no event carries the task."""
+    controller = Controller([], retry_interval=0)
+    events: list[OperationUpdated] = []
+    controller.subscribe(lambda e: events.append(e) if isinstance(e, OperationUpdated) else None)
+
+    async def cancelled() -> AsyncIterator[Progress]:
+        yield Progress("pulling")
+        await asyncio.Event().wait()  # until cancelled
+        yield Progress("done")
+
+    op = controller.run_operation("pull", "pull m", "ollama", cancelled, refresh_after=False)
+    assert op.task is not None
+    await until_loop(lambda: any(e.operation.progress for e in events), "the progress")
+    assert controller.cancel_operation(op.id)
+    await asyncio.gather(op.task, return_exceptions=True)
+    await until_loop(lambda: events[-1].operation.state is OperationState.CANCELLED, "the end")
+    assert events and all(e.operation.task is None for e in events)
+    assert all(e.operation is not op for e in events)
+    await controller.aclose()

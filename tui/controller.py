@@ -1129,7 +1129,9 @@ class Controller:
         op = Operation(next(self._op_ids), kind, title, backend_id)
         self.operations[op.id] = op
         updates: Coalescer[None] = Coalescer(
-            lambda _: self._emit(OperationUpdated(replace(op))),
+            # A snapshot, without the task: listeners keep events, and a done task holds all
+            # that it last raised (its traceback and every frame in it).
+            lambda _: self._emit(OperationUpdated(replace(op, task=None))),
             self.progress_interval,
             clock=self._clock,
             schedule=self._schedule,

@@ -141,6 +141,12 @@ def describe(op: Operation, transfer: Transfer, width: int) -> Text:
     return line
 
 
+SHOWN_LINES = 4
+"""Operations the panel shows at most, one line each."""
+ENDED_KEPT = 8
+"""Ended operations the panel keeps at most (it shows four lines)."""
+
+
 class OperationsPanel(Widget):
     """The controller's operations that are running or recently ended, one line each."""
 
@@ -170,7 +176,17 @@ class OperationsPanel(Widget):
         self._refresh_visible()
 
     def shown_operations(self) -> list[Operation]:
-        """Running operations, finished ones of the last few seconds, the latest failure."""
+        """Running operations (always), then the latest that ended: finished in the last few
+        seconds, or each title's latest failure; four lines at most."""
+        showable = self._showable()
+        running = [o for o in showable if o.state is OperationState.RUNNING]
+        room = max(0, SHOWN_LINES - len(running))
+        ended = [o for o in showable if o.state is not OperationState.RUNNING]
+        return (running + (ended[-room:] if room else []))[:SHOWN_LINES]
+
+    def _showable(self) -> list[Operation]:
+        """What :meth:`shown_operations` chooses from: the running, those done in the last few
+        seconds, and each title's latest failure (or cancellation)."""
         now = time.monotonic()
         out = []
         for op in self.ops.values():
@@ -183,9 +199,21 @@ class OperationsPanel(Widget):
                 o.started_at > op.started_at and o.title == op.title for o in self.ops.values()
             ):
                 out.append(op)
-        return out[-4:]
+        return out
+
+    def _forget(self) -> None:
+        """Forget the operations that can never be shown again (done a while ago, or failed and
+        run again since), and all but the last :data:`ENDED_KEPT` that ended: a long session pulls
+        without end, and each kept one would stay for the session."""
+        showable = self._showable()
+        ended = [o for o in showable if o.state is not OperationState.RUNNING]
+        keep = {o.id for o in showable} - {o.id for o in ended[: max(0, len(ended) - ENDED_KEPT)]}
+        for op_id in [i for i in self.ops if i not in keep]:
+            del self.ops[op_id]
+            self.transfers.pop(op_id, None)
 
     def _refresh_visible(self) -> None:
+        self._forget()
         self.set_class(bool(self.shown_operations()), "-active")
         self.refresh(layout=True)
 
