@@ -26,7 +26,7 @@ from textual import events
 
 from tests.chatpilot import ready
 from tests.conftest import REACHABLE
-from tests.keytime import CLOCK, LATE_SHARE, Mark, judge
+from tests.keytime import CLOCK, Mark, judge
 from tests.waiting import DEADLINE, until
 from tui.app import make_app
 from tui.backends.ollama import OllamaBackend
@@ -203,7 +203,7 @@ async def test_a_huge_reply_streams_bounded_and_reopens_quickly(
         assert drawn and max(drawn) <= bound
         assert 0 < len(reply) - view.hidden_chars <= bound
         assert len(view.query(".msg-frozen")) <= bound // SEGMENT_CHARS + 1
-        # Keys were handled all along (tests/keytime.py: at most one in ten late, none hung).
+        # Keys were handled all along (tests/keytime.py: the median within 250 ms, none hung).
         assert len(probe.latencies) >= 2
         assert judge(probe.latencies) is None, f"{judge(probe.latencies)}; {probe.worst()}"
         # Memory: the reply held about once (a string, its batches to the store), not per token
@@ -223,6 +223,5 @@ async def test_a_huge_reply_streams_bounded_and_reopens_quickly(
         assert 0 < len(reply) - last.hidden_chars <= SHOWN_CHARS
         assert opened < 5.0, f"reopening took {opened:.1f} s"
         with KeyProbe(app, monkeypatch) as probe:
-            keys = round(1 / LATE_SHARE)
-            await until(pilot, lambda: len(probe.latencies) >= keys, "keys after reopening")
+            await until(pilot, lambda: len(probe.latencies) >= 10, "keys after reopening")
         assert judge(probe.latencies) is None, f"{judge(probe.latencies)}; {probe.worst()}"

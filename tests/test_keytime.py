@@ -13,9 +13,10 @@ def test_one_key_is_judged_by_its_best_press() -> None:
     assert best([]) is not None
 
 
-def test_a_stream_of_keys_allows_one_late_key_in_ten_and_no_hang() -> None:
-    assert judge([0.05] * 9 + [0.3]) is None
-    assert judge([0.05] * 8 + [0.3, 0.3]) is not None
+def test_a_stream_of_keys_is_judged_by_its_median_and_its_worst() -> None:
+    assert judge([0.05] * 8 + [0.3, 0.5]) is None
+    # Most keys late: the loop is blocked by what it streams.
+    assert judge([0.05] * 4 + [0.3] * 5) is not None
     # However few are late, one hung key fails.
     assert judge([0.05] * 99 + [HANG]) is not None
     assert judge([]) is not None
